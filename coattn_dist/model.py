@@ -1,0 +1,298 @@
+"""The retrieval model, top to bottom.
+
+Both stages read the frozen encoders' outputs: audio *segments* (B, N, 512) and text *tokens*
+(B, L, 384), each with a boolean mask (True = real, False = padding).
+
+1. ``DualEncoder`` (stage 1) projects and pools each modality on its own into one L2-normalised
+   vector, so that a whole collection is embedded once and searched by cosine in Milvus.
+2. ``CoAttentionReranker`` (stage 2) reads a (query, clip) pair *together*: a cascade of
+   ``CoAttentionLayer``s (self-attention in each modality, then guided cross-attention both ways,
+   then a feed-forward block) refines the alignment of words and segments, and the pair's score is
+   the cosine of the two co-attended, pooled sequences. Cascades: ``single``, ``stacked:K``
+   (K layers, separate weights) and ``iterated:T`` (one layer applied T times, shared weights).
+
+Losses: symmetric multi-positive InfoNCE with a learned temperature for stage 1; the same over a
+query's candidate list (in-batch clips plus hard negatives mined from stage 1) for stage 2.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import fsspec
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from coattn_dist.config import Config, from_dict
+
+# -- sequences -------------------------------------------------------------------------------------
+
+
+def pad_sequences(seqs: list[torch.Tensor], max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Variable-length (n_i, D) tensors -> (B, N, D) zero-padded batch and its mask.
+
+    Sequences longer than ``max_len`` are average-pooled down to it, keeping their time order.
+    """
+    seqs = [s if len(s) <= max_len else F.adaptive_avg_pool1d(s.T[None], max_len)[0].T for s in seqs]
+    n = max(len(s) for s in seqs)
+    x = seqs[0].new_zeros(len(seqs), n, seqs[0].shape[-1])
+    mask = torch.zeros(len(seqs), n, dtype=torch.bool, device=x.device)
+    for i, s in enumerate(seqs):
+        x[i, : len(s)] = s
+        mask[i, : len(s)] = True
+    return x, mask
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def sinusoids(length: int, dim: int, device=None) -> torch.Tensor:
+    """Fixed positional encodings: no parameters, so clips longer than any seen in training work."""
+    pos = torch.arange(length, device=device, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, device=device) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim, device=device)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe
+
+
+def parse_cascade(spec: str) -> tuple[str, int]:
+    """"single" | "stacked:K" | "iterated:T" -> (kind, depth)."""
+    kind, _, n = spec.partition(":")
+    if kind == "single" and not n:
+        return "stacked", 1
+    if kind in ("stacked", "iterated") and n.isdigit() and int(n) >= 1:
+        return kind, int(n)
+    raise ValueError(f"cascade {spec!r}: expected 'single', 'stacked:K' or 'iterated:T' (K, T >= 1)")
+
+
+# -- stage 1: dual encoder -------------------------------------------------------------------------
+
+
+class Projection(nn.Module):
+    """Linear map into the shared space plus a residual MLP, so stage 1 can bend the frozen
+    encoders' geometry without losing the linear baseline."""
+
+    def __init__(self, in_dim: int, dim: int, dropout: float):
+        super().__init__()
+        self.linear = nn.Linear(in_dim, dim)
+        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(),
+                                 nn.Dropout(dropout), nn.Linear(2 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.linear(x)
+        return x + self.mlp(x)
+
+
+class AttentionPool(nn.Module):
+    """A learned score per position; the softmax over real positions weights the mean."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        w = self.score(x).squeeze(-1).masked_fill(~mask, float("-inf")).softmax(dim=1)
+        return (w.unsqueeze(-1) * x).sum(1)
+
+
+class Pool(nn.Module):
+    def __init__(self, kind: str, dim: int):
+        super().__init__()
+        if kind not in ("mean", "attention"):
+            raise ValueError(f"pooling {kind!r}: expected 'mean' or 'attention'")
+        self.attention = AttentionPool(dim) if kind == "attention" else None
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_mean(x, mask) if self.attention is None else self.attention(x, mask)
+
+
+class DualEncoder(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        m = cfg.model
+        self.audio_proj = Projection(m.audio_dim, m.dim, m.dropout)
+        self.text_proj = Projection(m.text_dim, m.dim, m.dropout)
+        self.audio_pool = Pool(m.pooling, m.dim)
+        self.text_pool = Pool(m.pooling, m.dim)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
+
+    def embed_audio(self, segments: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.audio_pool(self.audio_proj(segments), mask), dim=-1)
+
+    def embed_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text_pool(self.text_proj(tokens), mask), dim=-1)
+
+
+# -- stage 2: co-attention reranker ----------------------------------------------------------------
+
+
+class Attention(nn.Module):
+    """Multi-head attention of ``x`` over ``context``; padded context positions are never read."""
+
+    def __init__(self, dim: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads, self.dropout = heads, dropout
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+        B, n, d = x.shape
+        q = self.q(x).view(B, n, self.heads, -1).transpose(1, 2)
+        k, v = self.kv(context).view(B, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=context_mask[:, None, None, :],
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, n, d))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(mult * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CoAttentionLayer(nn.Module):
+    """Self-attention within each modality, guided cross-attention both ways, feed-forward.
+
+    Every sub-block is pre-norm with a residual. Both cross-attentions read the other modality as it
+    was *before* this layer's cross step, so text and audio are updated symmetrically.
+    """
+
+    def __init__(self, dim: int, heads: int, ffn_mult: int, dropout: float):
+        super().__init__()
+        block = lambda cls, *a: nn.ModuleDict({"text": cls(*a), "audio": cls(*a)})  # noqa: E731
+        self.self_norm = block(nn.LayerNorm, dim)
+        self.self_attn = block(Attention, dim, heads, dropout)
+        self.cross_norm = block(nn.LayerNorm, dim)
+        self.cross_attn = block(Attention, dim, heads, dropout)
+        self.ffn_norm = block(nn.LayerNorm, dim)
+        self.ffn = block(FeedForward, dim, ffn_mult, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, t, t_mask, a, a_mask):
+        tn, an = self.self_norm["text"](t), self.self_norm["audio"](a)
+        t = t + self.drop(self.self_attn["text"](tn, tn, t_mask))
+        a = a + self.drop(self.self_attn["audio"](an, an, a_mask))
+        tn, an = self.cross_norm["text"](t), self.cross_norm["audio"](a)
+        t = t + self.drop(self.cross_attn["text"](tn, an, a_mask))  # words attend to segments
+        a = a + self.drop(self.cross_attn["audio"](an, tn, t_mask))  # segments attend to words
+        t = t + self.drop(self.ffn["text"](self.ffn_norm["text"](t)))
+        a = a + self.drop(self.ffn["audio"](self.ffn_norm["audio"](a)))
+        return t, a
+
+
+class CoAttentionCascade(nn.Module):
+    def __init__(self, spec: str, dim: int, heads: int, ffn_mult: int, dropout: float):
+        super().__init__()
+        kind, self.depth = parse_cascade(spec)
+        n_layers = self.depth if kind == "stacked" else 1
+        self.layers = nn.ModuleList(CoAttentionLayer(dim, heads, ffn_mult, dropout) for _ in range(n_layers))
+
+    def forward(self, t, t_mask, a, a_mask):
+        for step in range(self.depth):
+            t, a = self.layers[step % len(self.layers)](t, t_mask, a, a_mask)
+        return t, a
+
+
+class CoAttentionReranker(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        m = cfg.model
+        d = m.rerank_dim
+        self.text_in = nn.Sequential(nn.Linear(m.text_dim, d), nn.LayerNorm(d))
+        self.audio_in = nn.Sequential(nn.Linear(m.audio_dim, d), nn.LayerNorm(d))
+        self.cascade = CoAttentionCascade(m.cascade, d, m.heads, m.ffn_mult, m.dropout)
+        self.text_out = nn.LayerNorm(d)
+        self.audio_out = nn.LayerNorm(d)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
+
+    def forward(self, tokens, token_mask, segments, segment_mask) -> torch.Tensor:
+        """Scores of aligned pairs: row i of the text batch with row i of the audio batch -> (P,)."""
+        d = self.text_out.normalized_shape[0]
+        t = self.text_in(tokens) + sinusoids(tokens.shape[1], d, tokens.device)
+        a = self.audio_in(segments) + sinusoids(segments.shape[1], d, segments.device)
+        t, a = self.cascade(t, token_mask, a, segment_mask)
+        t = masked_mean(self.text_out(t), token_mask)
+        a = masked_mean(self.audio_out(a), segment_mask)
+        return F.cosine_similarity(t, a, dim=-1)
+
+    def score_matrix(self, tokens, token_mask, segments, segment_mask, chunk: int = 4096) -> torch.Tensor:
+        """Every query against every clip -> (Q, C); pairs are scored in chunks to bound memory."""
+        Q, C = tokens.shape[0], segments.shape[0]
+        qi = torch.arange(Q, device=tokens.device).repeat_interleave(C)
+        ci = torch.arange(C, device=tokens.device).repeat(Q)
+        scores = [self(tokens[q], token_mask[q], segments[c], segment_mask[c])
+                  for q, c in zip(qi.split(chunk), ci.split(chunk))]
+        return torch.cat(scores).view(Q, C)
+
+
+# -- the whole model -------------------------------------------------------------------------------
+
+
+class RetrievalModel(nn.Module):
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.stage1 = DualEncoder(cfg)
+        self.reranker = CoAttentionReranker(cfg)
+
+    def fuse(self, stage1_scores: torch.Tensor, stage2_scores: torch.Tensor) -> torch.Tensor:
+        """The final ranking score: both are cosines, so a convex mix needs no calibration."""
+        w = self.cfg.model.fusion
+        return w * stage1_scores + (1.0 - w) * stage2_scores
+
+    def save(self, uri: str, storage_options: dict | None = None) -> None:
+        """``uri`` is a folder (local or any fsspec URI): model.safetensors + config.json."""
+        fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+        fs.makedirs(root, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        with fs.open(f"{root}/model.safetensors", "wb") as f:
+            f.write(save_safetensors(state))
+        with fs.open(f"{root}/config.json", "w") as f:
+            f.write(self.cfg.to_json())
+
+    @classmethod
+    def load(cls, uri: str, storage_options: dict | None = None, map_location="cpu") -> "RetrievalModel":
+        fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+        with fs.open(f"{root}/config.json", "r") as f:
+            cfg = from_dict(Config, json.load(f))
+        with fs.open(f"{root}/model.safetensors", "rb") as f:
+            state = load_safetensors(f.read())
+        model = cls(cfg)
+        model.load_state_dict(state)
+        return model.to(map_location).eval()
+
+
+# -- losses ----------------------------------------------------------------------------------------
+
+
+def info_nce(logits: torch.Tensor, positives: torch.Tensor, symmetric: bool = True) -> torch.Tensor:
+    """Multi-positive InfoNCE: -log(sum over positives / sum over all), per row (and per column).
+
+    ``positives[i, j]`` is True when clip j carries caption i, so the several captions of a clip
+    (or several clips of one caption) are never pushed apart as negatives.
+    """
+    def one_way(lg, pos):
+        keep = pos.any(dim=1)
+        lg, pos = lg[keep], pos[keep]
+        return (torch.logsumexp(lg, dim=1) - torch.logsumexp(lg.masked_fill(~pos, float("-inf")), dim=1)).mean()
+
+    loss = one_way(logits, positives)
+    return (loss + one_way(logits.T, positives.T)) / 2 if symmetric else loss
+
+
+def hard_negatives(stage1_scores: torch.Tensor, positives: torch.Tensor, n: int) -> torch.Tensor:
+    """Indices (Q, n) of the n best-scoring *non-relevant* clips per query: the candidates stage 1
+    confuses, which are exactly what the reranker must learn to push down."""
+    masked = stage1_scores.masked_fill(positives, float("-inf"))
+    return masked.topk(min(n, masked.shape[1]), dim=1).indices

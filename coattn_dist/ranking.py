@@ -1,0 +1,59 @@
+"""Scoring a set of queries against a set of clips with both stages: the one ranking used by
+evaluation, ``coattn search`` and the service, so that all three agree."""
+from __future__ import annotations
+
+import torch
+
+from coattn_dist.model import RetrievalModel, pad_sequences
+
+
+def pad_tokens(model: RetrievalModel, tokens: list[torch.Tensor]):
+    return pad_sequences(tokens, model.cfg.model.max_tokens)
+
+
+def pad_segments(model: RetrievalModel, segments: list[torch.Tensor]):
+    return pad_sequences(segments, model.cfg.model.max_segments)
+
+
+@torch.no_grad()
+def embed_clips(model: RetrievalModel, segments: list[torch.Tensor], batch: int = 256) -> torch.Tensor:
+    out = [model.stage1.embed_audio(*pad_segments(model, segments[i : i + batch]))
+           for i in range(0, len(segments), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def embed_texts(model: RetrievalModel, tokens: list[torch.Tensor], batch: int = 512) -> torch.Tensor:
+    out = [model.stage1.embed_text(*pad_tokens(model, tokens[i : i + batch]))
+           for i in range(0, len(tokens), batch)]
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def rerank(model: RetrievalModel, tokens: torch.Tensor, segments: list[torch.Tensor],
+           stage1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One query's (n_tokens, D) features against its candidates -> (fused, stage-2) scores."""
+    seg, seg_mask = pad_segments(model, segments)
+    tok, tok_mask = pad_tokens(model, [tokens])
+    n = len(segments)
+    stage2 = model.reranker(tok.expand(n, -1, -1), tok_mask.expand(n, -1), seg, seg_mask)
+    return model.fuse(stage1, stage2), stage2
+
+
+@torch.no_grad()
+def score_matrix(model: RetrievalModel, tokens: list[torch.Tensor], segments: list[torch.Tensor],
+                 depth: int = 0, chunk: int = 2048) -> torch.Tensor:
+    """(Q, C) final scores: stage 1 everywhere; with ``depth`` > 0 each query's top-``depth`` clips
+    are rescored by the fused cascade and lifted above the rest, as a two-stage system ranks."""
+    scores = embed_texts(model, tokens) @ embed_clips(model, segments).T
+    if depth <= 0:
+        return scores
+    top = scores.topk(min(depth, scores.shape[1]), dim=1).indices  # (Q, depth)
+    tok, tok_mask = pad_tokens(model, tokens)
+    seg, seg_mask = pad_segments(model, segments)
+    qi = torch.arange(len(tokens)).repeat_interleave(top.shape[1])
+    ci = top.reshape(-1)
+    stage2 = torch.cat([model.reranker(tok[q], tok_mask[q], seg[c], seg_mask[c])
+                        for q, c in zip(qi.split(chunk), ci.split(chunk))]).view_as(top)
+    fused = model.fuse(scores.gather(1, top), stage2)
+    return scores.scatter(1, top, fused + 10.0)  # cosines lie in [-1, 1]: +10 keeps candidates on top

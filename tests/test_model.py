@@ -1,0 +1,121 @@
+"""The co-attention model: cascades, masks, save/load, losses."""
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coattn_dist.config import load_config
+from coattn_dist.model import (CoAttentionLayer, RetrievalModel, hard_negatives, info_nce,
+                               pad_sequences, parse_cascade)
+
+
+def model_with(cascade: str, **overrides) -> RetrievalModel:
+    extra = [f"model.{k}={v}" for k, v in overrides.items()]
+    torch.manual_seed(0)
+    return RetrievalModel(load_config(overrides=[f"model.cascade={cascade}", *extra])).eval()
+
+
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_cascade_parameter_counts():
+    one = n_params(CoAttentionLayer(128, 4, 2, 0.1))
+    assert n_params(model_with("single").reranker.cascade) == one
+    assert n_params(model_with("iterated:3").reranker.cascade) == one
+    assert n_params(model_with("stacked:3").reranker.cascade) == 3 * one
+
+
+@pytest.mark.parametrize("spec, expected", [("single", ("stacked", 1)), ("stacked:2", ("stacked", 2)),
+                                            ("iterated:5", ("iterated", 5))])
+def test_parse_cascade(spec, expected):
+    assert parse_cascade(spec) == expected
+
+
+@pytest.mark.parametrize("bad", ["double", "stacked", "iterated:0", "stacked:x", "single:2"])
+def test_bad_cascade_is_refused(bad):
+    with pytest.raises(ValueError, match="cascade"):
+        parse_cascade(bad)
+
+
+@pytest.mark.parametrize("cascade", ["single", "stacked:2", "iterated:3"])
+def test_forward_and_backward(cascade):
+    model = model_with(cascade).train()
+    tok, tm = pad_sequences([torch.randn(5, 384), torch.randn(9, 384)], 64)
+    seg, sm = pad_sequences([torch.randn(3, 512), torch.randn(1, 512)], 32)
+    scores = model.reranker(tok, tm, seg, sm)
+    assert scores.shape == (2,) and torch.isfinite(scores).all()
+    scores.sum().backward()
+    grads = [p.grad for p in model.reranker.cascade.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+def test_iterated_applies_one_layer_t_times():
+    model = model_with("iterated:3")
+    calls = []
+    model.reranker.cascade.layers[0].register_forward_hook(lambda *a: calls.append(1))
+    tok, tm = pad_sequences([torch.randn(4, 384)], 64)
+    seg, sm = pad_sequences([torch.randn(3, 512)], 32)
+    model.reranker(tok, tm, seg, sm)
+    assert len(calls) == 3
+
+
+lengths = st.lists(st.tuples(st.integers(1, 12), st.integers(1, 6)), min_size=2, max_size=5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(lengths=lengths, cascade=st.sampled_from(["single", "stacked:2", "iterated:2"]))
+def test_padding_invariance(lengths, cascade):
+    """A pair scores the same alone as inside a padded batch of longer sequences."""
+    model = model_with(cascade, pooling="attention")
+    g = torch.Generator().manual_seed(len(lengths))
+    texts = [torch.randn(n, 384, generator=g) for n, _ in lengths]
+    clips = [torch.randn(m, 512, generator=g) for _, m in lengths]
+    tok, tm = pad_sequences(texts, 64)
+    seg, sm = pad_sequences(clips, 32)
+    with torch.no_grad():
+        batch = model.reranker(tok, tm, seg, sm)
+        t_batch, a_batch = model.stage1.embed_text(tok, tm), model.stage1.embed_audio(seg, sm)
+        for i, (t, a) in enumerate(zip(texts, clips)):
+            ti, tmi = pad_sequences([t], 64)
+            ai, ami = pad_sequences([a], 32)
+            alone = model.reranker(ti, tmi, ai, ami)
+            torch.testing.assert_close(alone[0], batch[i], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model.stage1.embed_text(ti, tmi)[0], t_batch[i], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(model.stage1.embed_audio(ai, ami)[0], a_batch[i], atol=1e-5, rtol=1e-4)
+
+
+def test_long_sequences_are_pooled_in_order():
+    seq = torch.arange(64, dtype=torch.float32)[:, None].repeat(1, 4)
+    x, mask = pad_sequences([seq, seq[:3]], 32)
+    assert x.shape == (2, 32, 4) and mask[0].all() and mask[1].sum() == 3
+    assert torch.all(x[0, 1:, 0] > x[0, :-1, 0])  # time order kept
+
+
+@pytest.mark.parametrize("uri_kind", ["local", "memory"])
+def test_save_and_load_round_trip(tmp_path, uri_kind):
+    model = model_with("stacked:2", dim=64)
+    uri = str(tmp_path / "ckpt") if uri_kind == "local" else "memory://ckpts/run1"
+    model.save(uri)
+    loaded = RetrievalModel.load(uri)
+    assert loaded.cfg == model.cfg
+    for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert k == k2 and torch.equal(v, v2)
+
+
+def test_info_nce_several_positives():
+    logits = torch.tensor([[5.0, 5.0, -5.0], [-5.0, -5.0, 5.0]])
+    one_positive = torch.tensor([[True, False, False], [False, False, True]])
+    both = torch.tensor([[True, True, False], [False, False, True]])
+    # counting the second caption-clip pair as a positive removes the "negative" it was pushed from
+    assert info_nce(logits, both, symmetric=False) < info_nce(logits, one_positive, symmetric=False)
+    assert info_nce(logits, both, symmetric=False) < 1e-3
+    perfect = torch.eye(4) * 20
+    assert info_nce(perfect, torch.eye(4, dtype=torch.bool)) < 1e-6
+
+
+def test_hard_negatives_skip_relevant_clips():
+    scores = torch.tensor([[0.9, 0.8, 0.1, 0.7], [0.1, 0.2, 0.3, 0.4]])
+    relevant = torch.tensor([[True, False, False, False], [False, False, False, True]])
+    assert hard_negatives(scores, relevant, 2).tolist() == [[1, 3], [2, 1]]
