@@ -8,6 +8,9 @@ import sys
 
 COMMANDS = {
     "demo": ("jobs.demo", "the main job end to end on the embedded default (the repo's ESC-50 sample)"),
+    "train": ("jobs.train", "train stage 1 and the co-attention reranker(s) from manifests"),
+    "evaluate": ("jobs.evaluate", "metrics, cross-dataset matrix, order test and noise sweep as a report folder"),
+    "prepare": ("jobs.prepare", "experiment datasets from ESC-50: splits by source recording, scenes, noise"),
 }
 
 

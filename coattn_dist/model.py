@@ -252,25 +252,60 @@ class RetrievalModel(nn.Module):
         return w * stage1_scores + (1.0 - w) * stage2_scores
 
     def save(self, uri: str, storage_options: dict | None = None) -> None:
-        """``uri`` is a folder (local or any fsspec URI): model.safetensors + config.json."""
+        """``uri`` is a folder (local or any fsspec URI): model.safetensors + config.json, and the
+        reranker once more under rerankers/ so that several cascades can share one stage 1."""
         fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
         fs.makedirs(root, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        with fs.open(f"{root}/model.safetensors", "wb") as f:
-            f.write(save_safetensors(state))
+        _write(fs, f"{root}/model.safetensors", self.state_dict())
         with fs.open(f"{root}/config.json", "w") as f:
             f.write(self.cfg.to_json())
+        self.save_reranker(uri, storage_options)
+
+    def save_reranker(self, uri: str, storage_options: dict | None = None) -> None:
+        fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+        fs.makedirs(f"{root}/rerankers", exist_ok=True)
+        _write(fs, _reranker_path(root, self.cfg.model.cascade), self.reranker.state_dict())
 
     @classmethod
-    def load(cls, uri: str, storage_options: dict | None = None, map_location="cpu") -> "RetrievalModel":
+    def load(cls, uri: str, cascade: str | None = None, storage_options: dict | None = None,
+             map_location="cpu") -> "RetrievalModel":
+        """The checkpoint's model; with ``cascade``, its stage 1 with that cascade's reranker."""
         fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
         with fs.open(f"{root}/config.json", "r") as f:
             cfg = from_dict(Config, json.load(f))
-        with fs.open(f"{root}/model.safetensors", "rb") as f:
-            state = load_safetensors(f.read())
+        state = _read(fs, f"{root}/model.safetensors")
+        if cascade is not None and cascade != cfg.model.cascade:
+            path = _reranker_path(root, cascade)
+            if not fs.exists(path):
+                raise FileNotFoundError(f"{uri} has no {cascade!r} reranker; it has {cascades(uri, storage_options)}")
+            cfg.model.cascade = cascade
+            state = {k: v for k, v in state.items() if not k.startswith("reranker.")}
+            state.update({f"reranker.{k}": v for k, v in _read(fs, path).items()})
         model = cls(cfg)
         model.load_state_dict(state)
         return model.to(map_location).eval()
+
+
+def cascades(uri: str, storage_options: dict | None = None) -> list[str]:
+    """The cascades a checkpoint holds a reranker for."""
+    fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+    names = [p.rsplit("/", 1)[-1].removesuffix(".safetensors") for p in fs.glob(f"{root}/rerankers/*.safetensors")]
+    return sorted(n.replace("-", ":") for n in names)
+
+
+def _reranker_path(root: str, cascade: str) -> str:
+    parse_cascade(cascade)
+    return f"{root}/rerankers/{cascade.replace(':', '-')}.safetensors"
+
+
+def _write(fs, path: str, state: dict[str, torch.Tensor]) -> None:
+    with fs.open(path, "wb") as f:
+        f.write(save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()}))
+
+
+def _read(fs, path: str) -> dict[str, torch.Tensor]:
+    with fs.open(path, "rb") as f:
+        return load_safetensors(f.read())
 
 
 # -- losses ----------------------------------------------------------------------------------------

@@ -41,13 +41,15 @@ def rerank(model: RetrievalModel, tokens: torch.Tensor, segments: list[torch.Ten
 
 
 @torch.no_grad()
-def score_matrix(model: RetrievalModel, tokens: list[torch.Tensor], segments: list[torch.Tensor],
-                 depth: int = 0, chunk: int = 2048) -> torch.Tensor:
-    """(Q, C) final scores: stage 1 everywhere; with ``depth`` > 0 each query's top-``depth`` clips
-    are rescored by the fused cascade and lifted above the rest, as a two-stage system ranks."""
-    scores = embed_texts(model, tokens) @ embed_clips(model, segments).T
-    if depth <= 0:
-        return scores
+def stage1_matrix(model: RetrievalModel, tokens: list[torch.Tensor], segments: list[torch.Tensor]) -> torch.Tensor:
+    return embed_texts(model, tokens) @ embed_clips(model, segments).T
+
+
+@torch.no_grad()
+def rerank_top(model: RetrievalModel, scores: torch.Tensor, tokens: list[torch.Tensor],
+               segments: list[torch.Tensor], depth: int, chunk: int = 2048) -> torch.Tensor:
+    """Each query's top-``depth`` clips of ``scores`` rescored by the fused cascade and lifted
+    above the rest, as a two-stage system ranks."""
     top = scores.topk(min(depth, scores.shape[1]), dim=1).indices  # (Q, depth)
     tok, tok_mask = pad_tokens(model, tokens)
     seg, seg_mask = pad_segments(model, segments)
@@ -57,3 +59,10 @@ def score_matrix(model: RetrievalModel, tokens: list[torch.Tensor], segments: li
                         for q, c in zip(qi.split(chunk), ci.split(chunk))]).view_as(top)
     fused = model.fuse(scores.gather(1, top), stage2)
     return scores.scatter(1, top, fused + 10.0)  # cosines lie in [-1, 1]: +10 keeps candidates on top
+
+
+def score_matrix(model: RetrievalModel, tokens: list[torch.Tensor], segments: list[torch.Tensor],
+                 depth: int = 0) -> torch.Tensor:
+    """(Q, C) final scores: stage 1 alone (depth 0) or stage 1 + the cascade over its top ``depth``."""
+    scores = stage1_matrix(model, tokens, segments)
+    return rerank_top(model, scores, tokens, segments, depth) if depth > 0 else scores

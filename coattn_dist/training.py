@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
 
 from coattn_dist.config import TrainConfig
 from coattn_dist.features import Features
@@ -39,29 +40,78 @@ def _optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def train_stage1(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None) -> list[float]:
-    """Returns the mean loss of every epoch."""
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = _optimizer(model.stage1.parameters(), cfg)
-    pairs, losses = positive_pairs(data), []
-    model.train()
-    for epoch in range(cfg.epochs):
-        total = 0.0
-        for batch in batches(pairs, cfg.batch_size, gen):
-            q, c = batch[:, 0], batch[:, 1]
-            t = model.stage1.embed_text(*pad_tokens(model, [data.tokens[i] for i in q]))
-            a = model.stage1.embed_audio(*pad_segments(model, [data.segments[i] for i in c]))
-            scale = model.stage1.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
-            loss = info_nce(scale * t @ a.T, data.relevant[q][:, c])
+def _average_gradients(params: list[torch.nn.Parameter]) -> None:
+    """Data parallelism without a wrapper: every worker steps with the mean gradient, so all
+    replicas stay identical (same seed, same init, same updates)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= dist.get_world_size()
+
+
+def _my_batches(pairs: torch.Tensor, size: int, gen: torch.Generator) -> list[torch.Tensor]:
+    """This worker's share of the epoch: every worker draws the same permutation, then takes every
+    world-th batch; the remainder is dropped so that all workers step the same number of times."""
+    all_batches = list(batches(pairs, size, gen))
+    if not (dist.is_available() and dist.is_initialized()):
+        return all_batches
+    world, rank = dist.get_world_size(), dist.get_rank()
+    usable = max(world, len(all_batches) - len(all_batches) % world)
+    return [b for i, b in enumerate(all_batches[:usable]) if i % world == rank]
+
+
+def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], pairs: torch.Tensor,
+        cfg: TrainConfig, epochs: int, gen: torch.Generator, stage: str, log: Log | None = None,
+        evaluate: Callable[[], float] | None = None) -> list[dict]:
+    """Epochs of AdamW over shuffled batches of ``pairs``. With ``evaluate`` (validation mAP@10,
+    higher is better) training stops after ``cfg.patience`` epochs without a new best, and the
+    best epoch's weights are restored."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    opt = _optimizer(params, cfg)
+    history, best, best_state, stale = [], -1.0, None, 0
+    for epoch in range(1, epochs + 1):
+        module.train()
+        total, seen = 0.0, 0
+        for batch in _my_batches(pairs, cfg.batch_size, gen):
+            loss = loss_fn(batch)
             opt.zero_grad()
             loss.backward()
+            _average_gradients(params)
             opt.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(pairs))
+            total, seen = total + loss.item() * len(batch), seen + len(batch)
+        module.eval()
+        event = {"stage": stage, "epoch": epoch, "loss": total / max(seen, 1)}
+        if evaluate is not None:
+            event["val_mAP@10"] = score = evaluate()
+            if score > best:
+                best, stale = score, 0
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                stale += 1
+        history.append(event)
         if log:
-            log({"stage": "stage1", "epoch": epoch + 1, "loss": losses[-1]})
-    model.eval()
-    return losses
+            log(event)
+        if evaluate is not None and stale >= cfg.patience:
+            break
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
+
+
+def train_stage1(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None,
+                 evaluate: Callable[[], float] | None = None) -> list[dict]:
+    """In-batch symmetric InfoNCE: every other clip of the batch is a negative for a caption."""
+    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+        q, c = batch[:, 0], batch[:, 1]
+        t = model.stage1.embed_text(*pad_tokens(model, [data.tokens[i] for i in q]))
+        a = model.stage1.embed_audio(*pad_segments(model, [data.segments[i] for i in c]))
+        scale = model.stage1.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
+        return info_nce(scale * t @ a.T, data.relevant[q][:, c])
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return fit(model.stage1, loss_fn, positive_pairs(data), cfg, cfg.epochs, gen, "stage1", log, evaluate)
 
 
 def candidates(batch: torch.Tensor, negatives: torch.Tensor, n_random: int,
@@ -73,35 +123,26 @@ def candidates(batch: torch.Tensor, negatives: torch.Tensor, n_random: int,
     return torch.cat([c[:, None], negatives[q], others], dim=1)
 
 
-def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None) -> list[float]:
+def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None,
+                   evaluate: Callable[[], float] | None = None) -> list[dict]:
     """Each query is scored against its positive, its stage-1 hard negatives and random batch clips;
     any candidate that is relevant too counts as a positive."""
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
     model.eval()
     with torch.no_grad():
         stage1 = embed_texts(model, data.tokens) @ embed_clips(model, data.segments).T
     negatives = hard_negatives(stage1, data.relevant, cfg.hard_negatives)
-    opt = _optimizer(model.reranker.parameters(), cfg)
-    pairs, losses = positive_pairs(data), []
-    model.reranker.train()
-    for epoch in range(cfg.rerank_epochs):
-        total = 0.0
-        for batch in batches(pairs, cfg.batch_size, gen):
-            q = batch[:, 0]
-            cand = candidates(batch, negatives, cfg.batch_negatives, gen)  # (B, K)
-            K = cand.shape[1]
-            tok, tok_mask = pad_tokens(model, [data.tokens[i] for i in q])
-            seg, seg_mask = pad_segments(model, [data.segments[i] for i in cand.reshape(-1)])
-            scores = model.reranker(tok.repeat_interleave(K, 0), tok_mask.repeat_interleave(K, 0),
-                                    seg, seg_mask).view(len(q), K)
-            scale = model.reranker.logit_scale.clamp(max=4.6052).exp()
-            loss = info_nce(scale * scores, data.relevant[q[:, None], cand], symmetric=False)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(batch)
-        losses.append(total / len(pairs))
-        if log:
-            log({"stage": "reranker", "epoch": epoch + 1, "loss": losses[-1]})
-    model.eval()
-    return losses
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def loss_fn(batch: torch.Tensor) -> torch.Tensor:
+        q = batch[:, 0]
+        cand = candidates(batch, negatives, cfg.batch_negatives, gen)  # (B, K)
+        K = cand.shape[1]
+        tok, tok_mask = pad_tokens(model, [data.tokens[i] for i in q])
+        seg, seg_mask = pad_segments(model, [data.segments[i] for i in cand.reshape(-1)])
+        scores = model.reranker(tok.repeat_interleave(K, 0), tok_mask.repeat_interleave(K, 0),
+                                seg, seg_mask).view(len(q), K)
+        scale = model.reranker.logit_scale.clamp(max=4.6052).exp()
+        return info_nce(scale * scores, data.relevant[q[:, None], cand], symmetric=False)
+
+    return fit(model.reranker, loss_fn, positive_pairs(data), cfg, cfg.rerank_epochs, gen,
+               model.cfg.model.cascade, log, evaluate)

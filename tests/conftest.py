@@ -47,3 +47,64 @@ def small_features(audio_encoder, text_encoder):
     classes = ["dog", "rain", "church_bells", "crying_baby", "clock_tick", "helicopter"]
     table = table.filter(pc.is_in(table["label"], value_set=pa.array(classes)))
     return build_features(audio_encoder, text_encoder, table)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole session: starting Ray costs ~6 s."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def trained_checkpoint(small_features, tmp_path_factory) -> str:
+    """Both stages briefly trained on `small_features` and saved: enough for "a dog barks" to
+    find a dog. Indexing only needs some checkpoint; searching needs one that learned a little."""
+    from coattn_dist.config import load_config
+    from coattn_dist.model import RetrievalModel
+    from coattn_dist.training import seed_everything, train_reranker, train_stage1
+
+    cfg = load_config(None, ["train.epochs=15", "train.rerank_epochs=3", "model.cascade=single"])
+    seed_everything(cfg.train.seed)
+    model = RetrievalModel(cfg)
+    train_stage1(model, small_features, cfg.train)
+    train_reranker(model, small_features, cfg.train)
+    path = tmp_path_factory.mktemp("trained") / "checkpoint"
+    model.eval().save(str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A SeaweedFS S3 endpoint on loopback for the session; each test makes its own bucket."""
+    from coattn_dist.servers import seaweedfs_s3
+
+    with seaweedfs_s3(tmp_path_factory.mktemp("seaweedfs"), "index-key", "index-secret") as s3:
+        yield s3
+
+
+@pytest.fixture(scope="session")
+def bad_audio(sample_dir) -> dict[str, tuple[bytes, str]]:
+    """One file of each bad kind an index job meets: name -> (bytes, the kind it must fail with)."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    def wav(samples: np.ndarray, subtype: str) -> bytes:
+        buf = io.BytesIO()
+        sf.write(buf, samples, 44100, format="WAV", subtype=subtype)
+        return buf.getvalue()
+
+    flac = next(iter(sorted((sample_dir / "audio").glob("*.flac")))).read_bytes()
+    nan = np.zeros(4410, dtype=np.float32)
+    nan[100] = np.nan
+    return {"truncated.flac": (flac[: len(flac) // 2], "truncated"),
+            "empty.wav": (b"", "empty"),
+            "notes.mp3": (b"these are meeting notes, not audio\n" * 20, "not_audio"),
+            "silent.wav": (wav(np.zeros((0, 1), dtype=np.float32), "PCM_16"), "zero_samples"),
+            "nan.wav": (wav(nan, "FLOAT"), "non_finite")}

@@ -119,3 +119,21 @@ def test_hard_negatives_skip_relevant_clips():
     scores = torch.tensor([[0.9, 0.8, 0.1, 0.7], [0.1, 0.2, 0.3, 0.4]])
     relevant = torch.tensor([[True, False, False, False], [False, False, False, True]])
     assert hard_negatives(scores, relevant, 2).tolist() == [[1, 3], [2, 1]]
+
+
+def test_one_stage1_with_several_cascades(tmp_path):
+    from coattn_dist.model import cascades
+
+    uri = str(tmp_path / "ckpt")
+    primary = model_with("iterated:2", dim=64)
+    primary.save(uri)
+    other = model_with("stacked:2", dim=64)
+    other.save_reranker(uri)
+    assert cascades(uri) == ["iterated:2", "stacked:2"]
+    loaded = RetrievalModel.load(uri, cascade="stacked:2")
+    assert loaded.cfg.model.cascade == "stacked:2"
+    for k, v in loaded.state_dict().items():
+        source = primary if k.startswith("stage1.") else other
+        assert torch.equal(v, source.state_dict()[k]), k
+    with pytest.raises(FileNotFoundError, match="single"):
+        RetrievalModel.load(uri, cascade="single")

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import posixpath
+import warnings
 
 import fsspec
 import pyarrow as pa
@@ -137,13 +138,20 @@ def manifest_table(
     return pa.table([clip_id, audio, caption, label], schema=SCHEMA)
 
 
+_CAPTION_LOOKALIKES = {"captions", "text", "texts", "description", "sentence", "query"}
+
+
 def _check_columns(columns: list[str], path: str, formats_help: str) -> None:
+    """Extra columns (a split, a duration) are ignored with a warning; a caption column under
+    another name is an error, since it would silently leave the manifest without queries."""
     problems = []
     if "audio" not in columns:
         problems.append("missing column 'audio'")
     unknown = sorted(set(columns) - set(GENERIC_COLUMNS))
-    if unknown:
+    if "caption" not in columns and _CAPTION_LOOKALIKES & {c.lower() for c in unknown}:
         problems.append(f"unknown column(s) {unknown}")
+    elif unknown:
+        warnings.warn(f"{path}: ignoring column(s) {unknown}", stacklevel=3)
     if problems:
         raise ValueError(
             f"{path}: not a manifest: {'; '.join(problems)}. A generic manifest has the columns "

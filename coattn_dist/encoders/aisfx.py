@@ -121,6 +121,7 @@ class AisfxEncoder(nn.Module):
                  device: str | torch.device = "cpu", block_batch: int = 64):
         super().__init__()
         self.hop_frames = max(1, round(segment_hop_s * SAMPLE_RATE / FRAME_HOP))
+        self.cache_key = f"aisfx-hop{self.hop_frames}"  # names its cached features
         self.block_batch = block_batch
         self.frontend = LogMel()
         self.cnn = AisfxCNN()

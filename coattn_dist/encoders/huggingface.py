@@ -5,13 +5,21 @@ and a cluster should not either (bake the weights into the image or a mounted vo
 """
 from __future__ import annotations
 
+import hashlib
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
+
+
+def _slug(name_or_path) -> str:
+    """A short stable name for a model: its last path part plus a hash of the whole."""
+    name = str(name_or_path)
+    return f"{Path(name).name}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 class HFTextEncoder(nn.Module):
@@ -23,6 +31,7 @@ class HFTextEncoder(nn.Module):
         self.model = AutoModel.from_pretrained(str(name_or_path), local_files_only=True)
         self.max_tokens = max_tokens
         self.dim = self.model.config.hidden_size
+        self.cache_key = f"{_slug(name_or_path)}-tok{max_tokens}"
         self.eval().requires_grad_(False).to(device)
 
     @property
@@ -53,6 +62,7 @@ class HFAudioEncoder(nn.Module):
         self.sample_rate = int(self.extractor.sampling_rate)
         self.dim = self.model.config.hidden_size
         self.segment_hop_s = segment_hop_s
+        self.cache_key = f"{_slug(name_or_path)}-hop{segment_hop_s}"
         self.eval().requires_grad_(False).to(device)
 
     @property

@@ -115,3 +115,10 @@ def test_one_id_for_two_files_is_refused(tmp_path):
 def test_unsupported_extension(tmp_path):
     with pytest.raises(ValueError, match="unsupported manifest extension"):
         read_manifest(str(tmp_path / "m.txt"))
+
+
+def test_extra_columns_are_ignored_with_a_warning(tmp_path):
+    (tmp_path / "m.csv").write_text("audio,caption,split\na.flac,a dog barks,train\n")
+    with pytest.warns(UserWarning, match=r"ignoring column\(s\) \['split'\]"):
+        table = read_manifest(str(tmp_path / "m.csv"))
+    assert table["caption"].to_pylist() == ["a dog barks"]
