@@ -82,8 +82,8 @@ def order_task(checkpoint, wanted, storage_options, text_cfg, data, order):
 
 
 @ray.remote(num_cpus=1)
-def noise_task(checkpoint, wanted, storage_options, cfg, table, kind, snr, noise_waves, depth):
-    systems = _systems(checkpoint, wanted, storage_options)
+def noise_task(checkpoints, wanted, storage_options, cfg, table, kind, snr, noise_waves, depth):
+    systems = {c: _systems(path, wanted, storage_options) for c, path in checkpoints.items()}
     return noisy_cell(systems, _audio_encoder(cfg.audio), _text_encoder(cfg.text), table, kind,
                       snr, noise_waves, depth)
 
@@ -109,12 +109,14 @@ def run(args: argparse.Namespace) -> int:
     init_ray()
 
     refs = {c: {m: systems_task.remote(path, wanted, so_key, data[m], depth) for m in data} for c, path in checkpoints.items()}
-    order_refs, noise_refs, text_refs = {}, {}, {}
+    order_refs, noise_refs, clean_refs, text_refs = {}, {}, {}, {}
     first = next(iter(data))
     if args.order:
         with open(args.order) as f:
             rows = [json.loads(line) for line in f if line.strip()]
-        order_refs = {c: order_task.remote(p, wanted, so_key, cfg.text, data[first], rows) for c, p in checkpoints.items()}
+        ids = {r["clip_id"] for r in rows}  # the order test runs on the test set that holds its scenes
+        scenes = max(data, key=lambda m: len(ids & set(data[m].clip_ids)))
+        order_refs = {c: order_task.remote(p, wanted, so_key, cfg.text, data[scenes], rows) for c, p in checkpoints.items()}
     snrs = [s for s in args.snr.split(",") if s]
     if snrs:
         noise_table = read_manifest(args.noise_clips, so) if args.noise_clips else None
@@ -122,18 +124,16 @@ def run(args: argparse.Namespace) -> int:
         held_out = set(noise_table["label"].to_pylist()) if noise_table is not None else set()
         swept = without_labels(tables[first], held_out)
         clean = build_features(audio_encoder, text_encoder, swept, so, None, args.cache or None)
-        for c, path in checkpoints.items():
-            for kind in args.noise.split(","):
-                if kind == "real" and not waves:
-                    raise SystemExit("--noise real needs --noise-clips (a manifest of background-noise clips)")
-                noise_refs[(c, kind)] = {s: (systems_task.remote(path, wanted, so_key, clean, depth) if s == "clean" else
-                                             noise_task.remote(path, wanted, so_key, cfg, swept, kind, float(s), waves, depth))
-                                         for s in snrs}
+        if "real" in args.noise.split(",") and not waves:
+            raise SystemExit("--noise real needs --noise-clips (a manifest of background-noise clips)")
+        clean_refs = {c: systems_task.remote(path, wanted, so_key, clean, depth) for c, path in checkpoints.items()}
+        noise_refs = {(kind, s): noise_task.remote(checkpoints, wanted, so_key, cfg, swept, kind, float(s), waves, depth)
+                      for kind in args.noise.split(",") for s in snrs if s != "clean"}
     if args.perturb_text:
         text_refs = {c: text_task.remote(p, wanted, so_key, cfg.text, data[first], depth) for c, p in checkpoints.items()}
 
-    pending = [r for d in refs.values() for r in d.values()] + list(order_refs.values()) + list(text_refs.values()) + \
-        [r for d in noise_refs.values() for r in d.values()]
+    pending = [r for d in refs.values() for r in d.values()] + [
+        *order_refs.values(), *text_refs.values(), *clean_refs.values(), *noise_refs.values()]
     progress = Progress("evaluate cells", len(pending))
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
@@ -143,12 +143,11 @@ def run(args: argparse.Namespace) -> int:
     metrics = {"systems": matrix[next(iter(matrix))][first], "matrix": matrix}
     if order_refs:
         metrics["order"] = {c: ray.get(r) for c, r in order_refs.items()}
-    if noise_refs:
-        metrics["noise"] = {}
-        for (c, kind), by_snr in noise_refs.items():
-            got = {s: ray.get(r) for s, r in by_snr.items()}
-            metrics["noise"].setdefault(c, {})[kind] = {s: (v if s != "clean" else {k: m["mAP@10"] for k, m in v.items()})
-                                                        for s, v in got.items()}
+    if snrs:
+        clean = {c: {k: m["mAP@10"] for k, m in ray.get(r).items()} for c, r in clean_refs.items()}
+        noisy = {key: ray.get(r) for key, r in noise_refs.items()}
+        metrics["noise"] = {c: {kind: {s: clean[c] if s == "clean" else noisy[(kind, s)][c] for s in snrs}
+                                for kind in args.noise.split(",")} for c in checkpoints}
     if text_refs:
         metrics["text_perturbation"] = {c: ray.get(r) for c, r in text_refs.items()}
     files = write_report(metrics, args.report, so)

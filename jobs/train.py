@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -58,12 +59,13 @@ def validation(model: RetrievalModel, val: Features, depth: int):
 
 
 def train_all(cfg: Config, train: Features, val: Features, cascades: list[str], out: str,
-              storage_options: dict | None, log_prefix: str = "") -> dict:
-    """Stage 1, then each cascade's reranker on that stage 1; saves the checkpoint; returns the log."""
+              storage_options: dict | None, chief: bool = True) -> dict:
+    """Stage 1, then each cascade's reranker on that stage 1; returns the log. Only the chief
+    (the one worker of a plain run, rank 0 of a data-parallel one) logs and saves."""
+    log = (lambda name: log_line(f"train {name}")) if chief else (lambda name: None)
     seed_everything(cfg.train.seed)
     model = RetrievalModel(cfg)
-    history = train_stage1(model, train, cfg.train, log_line(f"{log_prefix}train stage1"),
-                           validation(model, val, 0))
+    history = train_stage1(model, train, cfg.train, log("stage1"), validation(model, val, 0))
     best = {"stage1": max(e["val_mAP@10"] for e in history)}
     stage1_state = model.stage1.state_dict()
     for i, cascade in enumerate(cascades):
@@ -71,15 +73,16 @@ def train_all(cfg: Config, train: Features, val: Features, cascades: list[str], 
         seed_everything(cfg.train.seed + i)
         model = RetrievalModel(cfg)
         model.stage1.load_state_dict(stage1_state)
-        events = train_reranker(model, train, cfg.train, log_line(f"{log_prefix}train {cascade}"),
-                                validation(model, val, cfg.train.rerank_depth))
+        events = train_reranker(model, train, cfg.train, log(cascade), validation(model, val, cfg.train.rerank_depth))
         best[cascade] = max(e["val_mAP@10"] for e in events)
         history += events
-        if i == 0:
-            model.save(out, storage_options)
-        else:
-            model.save_reranker(out, storage_options)
-    return {"history": history, "best_val_mAP@10": best}
+        if chief:
+            (model.save if i == 0 else model.save_reranker)(out, storage_options)
+    result = {"history": history, "best_val_mAP@10": best}
+    if chief:
+        with fsspec.open(f"{out}/train_log.json", "w", **(storage_options or {})) as f:
+            json.dump(result, f, indent=1)
+    return result
 
 
 def run(args: argparse.Namespace) -> int:

@@ -104,11 +104,15 @@ def load_noise(table: pa.Table, sample_rate: int) -> tuple[list[np.ndarray], lis
     return waves, failures
 
 
-def noisy_cell(systems: dict[str, RetrievalModel], audio_encoder, text_encoder, table: pa.Table,
-               kind: str, snr: float, noise_waves: list[np.ndarray], depth: int, seed: int = 0) -> dict:
+def noisy_cell(systems_by_checkpoint: dict[str, dict[str, RetrievalModel]], audio_encoder, text_encoder,
+               table: pa.Table, kind: str, snr: float, noise_waves: list[np.ndarray], depth: int,
+               seed: int = 0) -> dict[str, dict[str, float]]:
+    """mAP@10 of every checkpoint's systems on the collection mixed with noise: the noisy audio is
+    embedded once and shared, since every checkpoint reads the same encoder."""
     encoder = NoisyEncoder(audio_encoder, kind, snr, noise_waves, seed)
     data = build_features(encoder, text_encoder, table)
-    return {name: m["mAP@10"] for name, m in evaluate_systems(systems, data, depth).items()}
+    return {ckpt: {name: m["mAP@10"] for name, m in evaluate_systems(systems, data, depth).items()}
+            for ckpt, systems in systems_by_checkpoint.items()}
 
 
 def perturbed_text_cell(systems: dict[str, RetrievalModel], text_encoder, data: Features, depth: int,
