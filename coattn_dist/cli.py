@@ -8,6 +8,8 @@ import sys
 
 COMMANDS = {
     "demo": ("jobs.demo", "the main job end to end on the embedded default (the repo's ESC-50 sample)"),
+    "index": ("jobs.index", "embed audio from a folder, bucket or manifest into a Milvus collection"),
+    "search": ("jobs.search", "answer a text query from an indexed collection (retrieve + rerank)"),
     "train": ("jobs.train", "train stage 1 and the co-attention reranker(s) from manifests"),
     "evaluate": ("jobs.evaluate", "metrics, cross-dataset matrix, order test and noise sweep as a report folder"),
     "prepare": ("jobs.prepare", "experiment datasets from ESC-50: splits by source recording, scenes, noise"),

@@ -208,10 +208,40 @@ def aws_env(s3: dict[str, str], region: str = "us-east-1") -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": s3["secret"], "AWS_DEFAULT_REGION": region}
 
 
+# Runs Milvus standalone in another interpreter (the venv that holds the `milvus` package) until
+# SIGTERM; its stop() then ends the C++ server (SIGTERM, SIGKILL after 1 s).
+_MILVUS_STANDALONE_SCRIPT = """
+import signal, sys
+from milvus import default_server as server
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+server.set_base_dir(sys.argv[1])
+server.listen_port = int(sys.argv[2])
+server.start()
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+server.stop()
+"""
+
+
 @contextlib.contextmanager
-def milvus_standalone(data_dir: str | os.PathLike) -> Iterator[str]:
+def milvus_standalone(data_dir: str | os.PathLike, python: str | None = None,
+                      timeout_s: float = 180.0) -> Iterator[str]:
     """The real Milvus C++ server from the PyPI package `milvus` (2.3.5), for scale benchmarks
-    only: its gRPC ports listen on every interface. Yields `http://127.0.0.1:PORT`."""
+    only: its gRPC ports listen on every interface. Yields `http://127.0.0.1:PORT`.
+
+    `python`: an interpreter whose environment holds `milvus` (it pins packages that do not
+    belong in the project's venv); without it, `milvus` is imported here.
+    """
+    if python is not None:
+        port = free_port()
+        uri = f"http://{LOOPBACK}:{port}"
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
+        cmd = [python, "-c", _MILVUS_STANDALONE_SCRIPT, str(data_dir), str(port)]
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # probes fail until it is up
+        with _server("milvus-standalone", cmd, Path(data_dir), lambda: _milvus_answers(uri),
+                     env=env, timeout_s=timeout_s):
+            yield uri
+        return
+
     from milvus import default_server  # optional: benchmark machines only
 
     default_server.set_base_dir(str(data_dir))

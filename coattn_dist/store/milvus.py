@@ -256,6 +256,10 @@ class ClipStore:
 
         self._retry(create)
 
+    def exists(self) -> bool:
+        """Whether the collection is there (searching a missing one is a user error, not an outage)."""
+        return self._retry(lambda c: c.has_collection(self.collection, timeout=self.timeout_s))
+
     def flush(self) -> None:
         """Seal what was written: unflushed rows make every Milvus Lite search take seconds."""
         self._retry(lambda c: c.flush(self.collection, timeout=self.timeout_s))
@@ -269,6 +273,11 @@ class ClipStore:
 
     def close(self) -> None:
         self._discard(self._client)
+
+    @property
+    def index_type(self) -> str:
+        """The vector index in use ("FLAT", "IVF_FLAT", "HNSW"), known once connected."""
+        return self._index_type
 
     def __enter__(self) -> ClipStore:
         return self
@@ -356,13 +365,18 @@ class ClipStore:
         res = self._retry(lambda c: c.search(  # params after connecting: it learns the index
             self.collection, data=queries.tolist(), limit=k, anns_field="vector",
             output_fields=fields, search_params=self._search_params(k), timeout=self.timeout_s))
-        return [[_hit({"clip_id": h["clip_id"], **h["entity"]}, h["distance"]) for h in hits]
+        return [[_hit({"clip_id": _primary_key(h), **h["entity"]}, h["distance"]) for h in hits]
                 for hits in res]
 
     def _search_params(self, k: int) -> dict:
         params = {"HNSW": {"ef": max(64, k)},  # ef below k would return fewer than k hits
                   "IVF_FLAT": {"nprobe": 16}}.get(self._index_type, {})
         return {"metric_type": "IP", "params": params}
+
+
+def _primary_key(hit) -> str:
+    """Milvus Lite keys a hit by the primary field's name; Milvus 2.3 servers call it "id"."""
+    return hit["clip_id"] if "clip_id" in hit.keys() else hit["id"]
 
 
 def _hit(row: dict, score: float) -> Hit:

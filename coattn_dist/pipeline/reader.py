@@ -1,0 +1,92 @@
+"""Indexing, stage 1: which clips to index, and their bytes.
+
+A source is a folder or prefix (a local path or any fsspec URI: ``s3://``, ``gs://``, ...) listed
+for audio files, or a manifest (anything `read_manifest` accepts). Clip ids are
+`clip_id_for(uri)` unless the manifest gives them, so the same file always maps to the same row.
+Clips the collection already holds are dropped here, before a byte is read: that is what makes a
+rerun after a crash cheap and a run over a grown bucket proportional to the new files.
+"""
+from __future__ import annotations
+
+import posixpath
+import time
+
+import fsspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from coattn_dist.audio import UnreadableError
+from coattn_dist.data import clip_id_for, clips, read_manifest
+from coattn_dist.data.formats import _AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
+from coattn_dist.store import ClipStore
+
+LISTING_SCHEMA = pa.schema([("clip_id", pa.string()), ("uri", pa.string()), ("label", pa.string())])
+# Errors that belong to one file; anything else (connection refused, timeouts, throttling, a
+# missing fsspec backend) is retried and, if it persists, stops the job: an object-store outage
+# must not be recorded as every remaining file being bad.
+FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+
+
+class SourceUnavailable(Exception):
+    """The object store kept failing after retries; the job stops instead of failing every file."""
+
+
+def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
+    """Every audio file under `source`, recursively, in a stable (sorted) order."""
+    fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
+    paths = sorted(p for p in fs.find(root)
+                   if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
+    if not paths:
+        raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {source}")
+    uris = [fs.unstrip_protocol(p) for p in paths] if "://" in source else paths
+    return pa.table([[clip_id_for(u) for u in uris], uris, [""] * len(uris)], schema=LISTING_SCHEMA)
+
+
+def list_manifest(path: str, storage_options: dict | None = None) -> pa.Table:
+    """One row per distinct clip of a manifest, with its own clip ids and labels."""
+    table = clips(read_manifest(path, storage_options))
+    return pa.table([table["clip_id"], table["audio"], pc.fill_null(table["label"], "")],
+                    schema=LISTING_SCHEMA)
+
+
+def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int]:
+    """(clips still to index, how many the collection already holds)."""
+    ids = listing["clip_id"].to_pylist()
+    present = store.existing_ids(ids)
+    keep = pa.array([i not in present for i in ids], pa.bool_())
+    return listing.filter(keep), len(present)
+
+
+def read_bytes(batch: dict[str, np.ndarray], storage_options: dict | None = None,
+               attempts: int = 4, backoff_s: float = 0.5) -> dict[str, np.ndarray]:
+    """Ray Data map: adds ``data`` (the file's bytes) and the failure columns; a file that cannot
+    be read becomes a failure row of kind ``unreadable``."""
+    data, kind, message = [], [], []
+    for uri in batch["uri"]:
+        try:
+            data.append(_read(str(uri), storage_options or {}, attempts, backoff_s))
+            kind.append("")
+            message.append("")
+        except UnreadableError as error:
+            data.append(b"")
+            kind.append(error.kind)
+            message.append(str(error))
+    return {**batch, "data": np.array(data, dtype=object), "kind": np.array(kind, dtype=object),
+            "message": np.array(message, dtype=object)}
+
+
+def _read(uri: str, storage_options: dict, attempts: int, backoff_s: float) -> bytes:
+    error: Exception | None = None
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(backoff_s * 2 ** (attempt - 1))
+        try:
+            with fsspec.open(uri, "rb", **storage_options) as f:
+                return f.read()
+        except FILE_ERRORS as exc:
+            raise UnreadableError(uri, f"cannot read: {type(exc).__name__}: {exc}") from exc
+        except Exception as exc:  # each backend raises its own: OSError, botocore, aiohttp
+            error = exc
+    raise SourceUnavailable(f"cannot read {uri} after {attempts} attempts: "
+                            f"{type(error).__name__}: {error}") from error

@@ -1,0 +1,168 @@
+"""Indexing, wired: one streaming Ray Data graph, read -> decode -> embed -> write.
+
+The stages overlap: CPU tasks read and decode the next blocks while the actor pool embeds the
+current ones and write tasks upsert the ones before. Ray Data's streaming executor keeps only a
+bounded window of blocks in flight, so memory does not grow with the collection; what the driver
+holds is the listing (a few hundred bytes per clip) and the failure rows.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import ray
+
+from coattn_dist.model import RetrievalModel
+from coattn_dist.pipeline.decode import decode_audio
+from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
+from coattn_dist.pipeline.reader import drop_indexed, read_bytes
+from coattn_dist.pipeline.writer import MilvusSink, write_failures
+from coattn_dist.progress import Progress
+from coattn_dist.servers import milvus_lite_server
+from coattn_dist.store import ClipStore
+
+# Logical CPUs of the light stages: on a 2-CPU machine an actor pool that takes every CPU leaves
+# none for the read tasks and the job deadlocks (PLATFORM.md), so nothing here asks for a whole one.
+EMBED_CPUS, TASK_CPUS = 0.5, 0.25
+# Clips per embedding call. On a CPU the CNN's activations for 4 clips (12 blocks) stay in cache:
+# 16 clips per call cost 25-35 % more per clip (measured, 1 and 2 threads). A GPU wants more.
+CPU_BATCH, GPU_BATCH = 4, 16
+
+
+@dataclass
+class IndexSummary:
+    indexed: int
+    skipped: int  # already in the collection before this run
+    failed: int
+    seconds: float
+    clips_per_s: float  # clips processed (indexed + failed) per second of the whole run
+    collection: str
+    failures: str  # path of the failures table
+
+
+class IndexingStopped(Exception):
+    """A permanent error stopped the job; `summary` counts what was written before it."""
+
+    def __init__(self, message: str, summary: IndexSummary):
+        super().__init__(message)
+        self.summary = summary
+
+
+@ray.remote(num_cpus=0)
+class Tally:
+    """Rows that reached the sink, counted as write tasks report them: the driver's progress."""
+
+    def __init__(self):
+        self.indexed = self.failed = 0
+
+    def add(self, indexed: int, failed: int) -> None:
+        self.indexed += indexed
+        self.failed += failed
+
+    def totals(self) -> tuple[int, int]:
+        return self.indexed, self.failed
+
+
+@contextlib.contextmanager
+def served(milvus_uri: str) -> Iterator[str]:
+    """A Milvus Lite `.db` path is locked by the one process that opens it, and the job writes
+    from several: for the job's duration the path is served by Milvus Lite's own server."""
+    if not milvus_uri.endswith(".db"):
+        yield milvus_uri
+        return
+    with milvus_lite_server(milvus_uri) as uri:
+        yield uri
+
+
+def embed_pool(num_workers: int | None, batch_size: int | None) -> tuple[int, int, dict]:
+    """(actors, clips per call, resources of each actor): one GPU apiece when the cluster has
+    GPUs; else one actor per CPU, each with the single torch thread Ray gives a fractional CPU."""
+    resources = ray.cluster_resources()
+    if resources.get("GPU", 0) >= 1:
+        return num_workers or int(resources["GPU"]), batch_size or GPU_BATCH, {"num_gpus": 1}
+    return (num_workers or max(1, int(resources.get("CPU", 1))), batch_size or CPU_BATCH,
+            {"num_cpus": EMBED_CPUS})
+
+
+def build_dataset(todo: pa.Table, checkpoint: str, sample_rate: int, batch_size: int | None,
+                  num_workers: int | None, storage_options: dict | None) -> ray.data.Dataset:
+    size, batch_size, resources = embed_pool(num_workers, batch_size)
+    blocks = [todo.slice(i, batch_size) for i in range(0, todo.num_rows, batch_size)]
+    return (ray.data.from_arrow(blocks)
+            .map_batches(read_bytes, fn_kwargs={"storage_options": storage_options},
+                         batch_format="numpy", num_cpus=TASK_CPUS)
+            .map_batches(decode_audio, fn_kwargs={"sample_rate": sample_rate},
+                         batch_format="numpy", num_cpus=TASK_CPUS)
+            .map_batches(ClipEmbedder, compute=ray.data.ActorPoolStrategy(size=size),
+                         fn_constructor_kwargs={"checkpoint": checkpoint,
+                                                "storage_options": storage_options},
+                         batch_size=batch_size, batch_format="numpy", **resources))
+
+
+def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: str,
+              failures_path: str, *, batch_size: int | None = None, num_workers: int | None = None,
+              num_writers: int = 2, storage_options: dict | None = None,
+              store_options: dict | None = None, progress_every_s: float = 5.0) -> IndexSummary:
+    """Index every clip of `listing` (clip_id, uri, label) that the collection lacks.
+
+    Raises `IndexingStopped` on a permanent error (Milvus or the object store unavailable after
+    retries, a collection of another dimension); whatever was written before stays written.
+    """
+    start, skipped = time.monotonic(), 0
+    tally = Tally.remote()
+
+    def summary() -> IndexSummary:
+        indexed, failed = ray.get(tally.totals.remote())
+        seconds = time.monotonic() - start
+        return IndexSummary(indexed, skipped, failed, round(seconds, 2),
+                            round((indexed + failed) / seconds, 2), collection, failures_path)
+
+    try:
+        cfg = RetrievalModel.load(checkpoint, storage_options=storage_options).cfg
+        with served(milvus_uri) as uri:
+            with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
+                store.create_if_absent()  # a collection of another dimension fails here, at once
+                todo, skipped = drop_indexed(listing, store)
+            sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
+            if todo.num_rows:
+                dataset = build_dataset(todo, checkpoint, encoder_sample_rate(cfg.audio),
+                                        batch_size, num_workers, storage_options)
+                with _reporting(tally, todo.num_rows, progress_every_s):
+                    dataset.write_datasink(sink, concurrency=num_writers,
+                                           ray_remote_args={"num_cpus": TASK_CPUS})
+        write_failures(sink.failures, failures_path, storage_options)
+    except Exception as error:  # whatever stopped it, the user gets the reason and the counts
+        raise IndexingStopped(_reason(error), summary()) from error
+    return summary()
+
+
+@contextlib.contextmanager
+def _reporting(tally, total: int, every_s: float) -> Iterator[None]:
+    """A progress line (done/total, clips/s, ETA) every `every_s` seconds while the job runs."""
+    progress, stop = Progress("index", total, every_s), threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(min(1.0, every_s)):
+            if (done := sum(ray.get(tally.totals.remote()))) < total:  # the last line comes below
+                progress(done)
+
+    thread = threading.Thread(target=watch, name="index-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        progress(sum(ray.get(tally.totals.remote())))
+
+
+def _reason(error: BaseException) -> str:
+    """What the user has to fix: the task's own error without Ray's wrapping, first line only
+    (Ray appends its retry advice to the message)."""
+    while isinstance(error, ray.exceptions.RayError) and getattr(error, "cause", None) is not None:
+        error = error.cause
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
