@@ -1,24 +1,27 @@
 """Index throughput: the Ray job against a naive single-process loop, same files, same model.
 
-    .venv/bin/python bench/index_throughput.py [--source DIR] [--clips 40,200] [--repeat R] [--write BENCHMARKS.md]
+    .venv/bin/python bench/index_throughput.py [--source DIR] [--clips 200] [--repeat 3] [--write BENCHMARKS.md]
     python3 bench/index_throughput.py --embed-only --device cuda   # one embed actor's clips/s on a GPU
 
 The naive loop is what one would write first: decode, embed and upsert one clip at a time, in one
 process, torch on every core. The Ray job is `run_index`, what `coattn index` runs, with Ray
 already started (on a cluster it is; `ray.init` is timed apart). Both write to the same Milvus
 Lite server, into their own collections, and start from loading the checkpoint. Runs alternate
-(naive, Ray, naive, ...) so that background load hits both alike; the table gives medians. Two
-sizes separate the fixed start-up cost from the steady-state rate that matters at scale.
+(naive, Ray, naive, ...) so that background load hits both alike; the table gives medians, end to
+end and in the steady state (first row stored to last), which is the rate that matters at scale.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -41,8 +44,14 @@ def random_checkpoint(folder: Path) -> str:
     return str(folder / "checkpoint")
 
 
-def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> float:
-    """Seconds to decode -> embed -> upsert every clip, one at a time."""
+@dataclass
+class Run:
+    seconds: float  # end to end, from loading the checkpoint to the last row stored
+    steady: float  # clips/s from the first row stored to the last: the rate at scale
+
+
+def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
+    """Decode -> embed -> upsert every clip, one at a time."""
     from coattn_dist.audio import load
     from coattn_dist.encoders import build_audio_encoder
     from coattn_dist.model import RetrievalModel
@@ -54,25 +63,46 @@ def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> float:
     encoder = build_audio_encoder(model.cfg.audio)
     with ClipStore(milvus_uri, collection, model.cfg.model.dim) as store:
         store.create_if_absent()
-        for row in listing.to_pylist():
+        for i, row in enumerate(listing.to_pylist()):
             (segments,) = encoder([load(row["uri"], encoder.sample_rate)])
             vector = embed_clips(model, [segments])[0].numpy()
             store.upsert([{**row, "vector": vector, "segments": segments.numpy()}])
+            if i == 0:
+                first = time.monotonic()
+        last = time.monotonic()
         store.flush()
         assert store.count() == listing.num_rows
-    return time.monotonic() - start
+    return Run(time.monotonic() - start, (listing.num_rows - 1) / (last - first))
 
 
 def with_ray(listing, checkpoint: str, milvus_uri: str, collection: str, scratch: Path,
-             batch_size: int, num_workers: int | None) -> float:
+             batch_size: int | None, num_workers: int | None) -> Run:
+    """`run_index`, with the collection's row count sampled on the side for the steady rate."""
     from coattn_dist.pipeline.runner import run_index
     from coattn_dist.store import ClipStore
 
-    summary = run_index(listing, checkpoint, milvus_uri, collection, str(scratch / "failures.parquet"),
-                        batch_size=batch_size, num_workers=num_workers, progress_every_s=30)
+    samples, done = [], threading.Event()
+
+    def sample() -> None:
+        with ClipStore(milvus_uri, collection, 256) as store:
+            while not done.wait(0.25):
+                with contextlib.suppress(Exception):  # the job creates the collection first
+                    samples.append((time.monotonic(), store.count()))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        summary = run_index(listing, checkpoint, milvus_uri, collection,
+                            str(scratch / "failures.parquet"), batch_size=batch_size,
+                            num_workers=num_workers, progress_every_s=30)
+    finally:
+        done.set()
+        sampler.join()
+    (t0, n0) = next(x for x in samples if x[1] > 0)
+    (t1, n1) = next(x for x in samples if x[1] == samples[-1][1])  # when the last row landed
     with ClipStore(milvus_uri, collection, 256) as store:
-        assert summary.indexed == store.count() == listing.num_rows
-    return summary.seconds
+        assert summary.indexed == store.count() == n1 == listing.num_rows
+    return Run(summary.seconds, (n1 - n0) / (t1 - t0))
 
 
 def embed_only(device: str, batch_size: int, clips: int) -> None:
@@ -104,29 +134,23 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GiB, torch {torch.__version__}"
 
 
-def table(times: dict[int, dict[str, list[float]]], init_s: float, load: str) -> str:
-    """Medians per size, and the steady-state rate from the two largest sizes."""
-    med = {n: {k: statistics.median(v) for k, v in runs.items()} for n, runs in times.items()}
-    runs = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
-    sizes = sorted(times)
-    lines = [f"{', '.join(map(str, sizes))} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), "
-             f"{len(times[sizes[0]]['naive'])} run(s) each, medians; {machine()}; {date.today()}; "
-             f"load average before / after: {load}.", "",
-             "| clips | naive loop: s (runs) | naive clips/s | `coattn index`: s (runs) | "
-             "`coattn index` clips/s | speed-up |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    for n in sizes:
-        t = med[n]
-        lines.append(f"| {n} | {t['naive']:.1f} ({runs(times[n]['naive'])}) | {n / t['naive']:.2f} | "
-                     f"{t['ray']:.1f} ({runs(times[n]['ray'])}) | {n / t['ray']:.2f} | "
-                     f"{t['naive'] / t['ray']:.2f}× |")
-    if len(sizes) >= 2:
-        small, large = sizes[-2], sizes[-1]
-        rate = {k: (large - small) / (med[large][k] - med[small][k]) for k in ("naive", "ray")}
-        fixed = {k: med[large][k] - large / rate[k] for k in rate}
-        lines.append(f"| steady state ({small}→{large}) | start-up {fixed['naive']:.1f} s | "
-                     f"{rate['naive']:.2f} | start-up {fixed['ray']:.1f} s | {rate['ray']:.2f} | "
-                     f"**{rate['ray'] / rate['naive']:.2f}×** |")
+def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str) -> str:
+    """Medians of the end-to-end times and of the steady rates, and their ratios."""
+    e2e = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
+    steady = {k: statistics.median(r.steady for r in v) for k, v in runs.items()}
+    listed = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    rows = [("naive loop: decode → embed → upsert, one clip at a time", "naive"),
+            ("`coattn index` (Ray Data)", "ray")]
+    lines = [f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
+             f"alternating runs each, medians; {machine()}; {date.today()}; load average before / "
+             f"after: {load}.", "",
+             "| pipeline | end to end: s (runs) | clips/s | steady state: clips/s (runs) |",
+             "| --- | --- | --- | --- |"]
+    for label, key in rows:
+        lines.append(f"| {label} | {e2e[key]:.1f} ({listed(r.seconds for r in runs[key])}) | "
+                     f"{clips / e2e[key]:.2f} | {steady[key]:.2f} ({listed(r.steady for r in runs[key])}) |")
+    lines.append(f"| **speed-up** | | **{e2e['naive'] / e2e['ray']:.2f}×** | "
+                 f"**{steady['ray'] / steady['naive']:.2f}×** |")
     lines += ["", f"`ray.init()` took {init_s:.1f} s more, not counted (a cluster is already up)."]
     return "\n".join(lines)
 
@@ -142,7 +166,7 @@ def write_section(path: Path, marker: str, text: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default=str(DEFAULT_SOURCE))
-    p.add_argument("--clips", default="40,200", help="sizes, comma-separated (clips per embed-only run)")
+    p.add_argument("--clips", type=int, default=200)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--batch-size", type=int, help="default: the job's own (embed-only: 16)")
     p.add_argument("--num-workers", type=int)
@@ -152,7 +176,7 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args()
     if args.embed_only:
-        embed_only(args.device, args.batch_size or 16, int(args.clips.split(",")[-1]))
+        embed_only(args.device, args.batch_size or 16, args.clips)
         return
 
     import ray
@@ -160,10 +184,9 @@ def main() -> None:
     from coattn_dist.pipeline.reader import list_folder
     from coattn_dist.servers import milvus_lite_server
 
-    sizes = sorted(int(n) for n in args.clips.split(","))
     load = f"{os.getloadavg()[0]:.1f}"
-    listing = list_folder(args.source)
-    times = {n: {"naive": [], "ray": []} for n in sizes}
+    listing = list_folder(args.source).slice(0, args.clips)
+    runs: dict[str, list[Run]] = {"naive": [], "ray": []}
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         scratch = Path(tmp)
         checkpoint = args.checkpoint or random_checkpoint(scratch)
@@ -171,16 +194,14 @@ def main() -> None:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
         init_s = time.monotonic() - start
         with milvus_lite_server(scratch / "milvus") as uri:
-            for run in range(args.repeat):
-                for n in sizes:
-                    clips = listing.slice(0, n)
-                    times[n]["naive"].append(naive(clips, checkpoint, uri, f"naive_{run}_{n}"))
-                    times[n]["ray"].append(with_ray(clips, checkpoint, uri, f"ray_{run}_{n}", scratch,
-                                                    args.batch_size, args.num_workers))
-                    print(f"run {run}, {n} clips: naive {times[n]['naive'][-1]:.1f} s, "
-                          f"ray {times[n]['ray'][-1]:.1f} s", file=sys.stderr, flush=True)
+            for i in range(args.repeat):
+                runs["naive"].append(naive(listing, checkpoint, uri, f"naive_{i}"))
+                runs["ray"].append(with_ray(listing, checkpoint, uri, f"ray_{i}", scratch,
+                                            args.batch_size, args.num_workers))
+                print(f"run {i}: naive {runs['naive'][-1]}, ray {runs['ray'][-1]}",
+                      file=sys.stderr, flush=True)
         ray.shutdown()
-    text = table(times, init_s, f"{load} / {os.getloadavg()[0]:.1f}")
+    text = table(listing.num_rows, runs, init_s, f"{load} / {os.getloadavg()[0]:.1f}")
     print(text)
     if args.write:
         write_section(args.write, MARKER, text)

@@ -75,7 +75,7 @@ class Searcher:
         clock.lap("retrieve")
         ranked = [self._rank(t, h, k, rerank_depth > 0) for t, h in zip(tokens, hits)]
         clock.lap("rerank")
-        return [Answer(q, r, clock.laps) for q, r in zip(queries, ranked)]
+        return [Answer(q, r, dict(clock.laps)) for q, r in zip(queries, ranked)]
 
     @property
     def model_device(self) -> torch.device:
