@@ -51,11 +51,12 @@ def small_features(audio_encoder, text_encoder):
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """One local Ray for the whole session: starting Ray costs ~6 s."""
+    """One local Ray for the whole session: starting Ray costs ~6 s. Four logical CPUs on two cores:
+    actors that an earlier test's Ray Data job keeps alive must not starve a later Ray Train run."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
