@@ -17,10 +17,12 @@ held-out vectors from the same generator. Each run writes WORKDIR/<backend>-<row
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -127,7 +129,7 @@ def exact_top10(queries: np.ndarray, vectors: np.ndarray, chunk: int = 16) -> li
 
 def percentiles(seconds: list[float]) -> dict:
     ms = np.array(seconds) * 1e3
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 2), "p99_ms": round(float(np.percentile(ms, 99)), 2)}
+    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in (50, 99)}
 
 
 def measure(uri: str, data_dir: Path, rows: int, index: str, mixtures: Mixtures, chunk: int = 10_000) -> dict:
@@ -189,12 +191,14 @@ def render(workdir: Path) -> str:
             f"{r['search_top50_with_segments']['p99_ms']} ms | {r['recall_at_10']} | "
             f"{r['server_rss_mib'] / 1024:.1f} GiB | {r['disk_mib'] / 1024:.1f} GiB |")
     notes = {f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, base vectors from "
-             f"checkpoint {r['checkpoint']}" for r in runs}
+             f"checkpoint {r['checkpoint'].replace(f'{REPO}/', '')}" for r in runs}
     return "\n".join(lines + [""] + [f"- {n}" for n in sorted(notes)])
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scale_main(doc: str, run, render, marker: str) -> None:
+    """The command line of a scale benchmark (this one, and bench/query_latency.py): run one
+    backend at one size into WORKDIR, or --table to render every run, --write into the results."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--backend", choices=["lite", "standalone"])
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--index", default="auto", help="auto (Lite: FLAT, Milvus: HNSW), FLAT, IVF_FLAT, HNSW")
@@ -213,28 +217,39 @@ def main() -> None:
         sys.path.insert(0, str(REPO / "bench"))
         from index_throughput import write_section
 
-        write_section(args.write, MARKER, text)
+        write_section(args.write, marker, text)
 
 
-def run(args: argparse.Namespace) -> None:
+@contextlib.contextmanager
+def scale_collection(args: argparse.Namespace, prefix: str = "") -> Iterator[tuple[str, dict, str]]:
+    """A fresh server of `args.backend` whose collection "scale" holds `args.rows` generated rows,
+    measured while built; yields (uri, measurements, checkpoint) and removes the data after."""
     import shutil
 
     from coattn_dist.servers import milvus_lite_server, milvus_standalone
 
     vectors, segments, checkpoint = base_features(args.workdir, args.checkpoint)
-    data_dir = args.workdir / f"{args.backend}-{args.rows}-data"
+    data_dir = args.workdir / f"{prefix}{args.backend}-{args.rows}-data"
     shutil.rmtree(data_dir, ignore_errors=True)
     server = (milvus_lite_server(data_dir) if args.backend == "lite"
               else milvus_standalone(data_dir, python=args.milvus_python))
-    with server as uri:
-        result = measure(uri, data_dir, args.rows, args.index, Mixtures(vectors, segments))
+    try:
+        with server as uri:
+            result = measure(uri, data_dir, args.rows, args.index, Mixtures(vectors, segments))
+            yield uri, {**result, "base_clips": len(vectors)}, checkpoint
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> None:
+    with scale_collection(args) as (_, result, checkpoint):
+        pass
     result.update(backend=args.backend, date=str(date.today()), checkpoint=checkpoint,
-                  base_clips=len(vectors), machine=f"{os.cpu_count()} CPUs, "
+                  machine=f"{os.cpu_count()} CPUs, "
                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
     name = f"{args.backend}-{args.rows}-{result['index']}.json"
     (args.workdir / name).write_text(json.dumps(result, indent=1))
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    scale_main(__doc__, run, render, MARKER)

@@ -11,6 +11,7 @@ import argparse
 import functools
 import json
 import time
+from collections import Counter
 
 import ray
 import torch
@@ -24,7 +25,7 @@ from coattn_dist.evaluation.report import write_report
 from coattn_dist.features import build_features
 from coattn_dist.model import RetrievalModel, cascades
 from coattn_dist.progress import Progress
-from coattn_dist.runtime import init_ray
+from coattn_dist.runtime import init_ray, reporting_node
 from jobs.train import DEFAULT_CACHE
 
 
@@ -71,17 +72,20 @@ def _text_encoder(cfg):
 
 
 @ray.remote(num_cpus=1)
+@reporting_node
 def systems_task(checkpoint, wanted, storage_options, data, depth):
     return evaluate_systems(_systems(checkpoint, wanted, storage_options), data, depth)
 
 
 @ray.remote(num_cpus=1)
+@reporting_node
 def order_task(checkpoint, wanted, storage_options, text_cfg, data, order):
     systems = _systems(checkpoint, wanted, storage_options)
     return order_accuracy(systems, _text_encoder(text_cfg), data, order)
 
 
 @ray.remote(num_cpus=1)
+@reporting_node
 def noise_task(checkpoints, wanted, storage_options, cfg, table, kind, snr, noise_waves, depth):
     systems = {c: _systems(path, wanted, storage_options) for c, path in checkpoints.items()}
     return noisy_cell(systems, _audio_encoder(cfg.audio), _text_encoder(cfg.text), table, kind,
@@ -89,6 +93,7 @@ def noise_task(checkpoints, wanted, storage_options, cfg, table, kind, snr, nois
 
 
 @ray.remote(num_cpus=1)
+@reporting_node
 def text_task(checkpoint, wanted, storage_options, text_cfg: TextEncoderConfig, data, depth):
     systems = _systems(checkpoint, wanted, storage_options)
     return perturbed_text_cell(systems, _text_encoder(text_cfg), data, depth)
@@ -134,22 +139,25 @@ def run(args: argparse.Namespace) -> int:
 
     pending = [r for d in refs.values() for r in d.values()] + [
         *order_refs.values(), *text_refs.values(), *clean_refs.values(), *noise_refs.values()]
-    progress = Progress("evaluate cells", len(pending))
+    progress, results, placement = Progress("evaluate cells", len(pending)), {}, Counter()
     while pending:
-        done, pending = ray.wait(pending, num_returns=1)
+        (done,), pending = ray.wait(pending, num_returns=1)
+        node, results[done] = ray.get(done)
+        placement[node] += 1
         progress(progress.done + 1)
 
-    matrix = {c: {m: ray.get(r) for m, r in tests.items()} for c, tests in refs.items()}
+    matrix = {c: {m: results[r] for m, r in tests.items()} for c, tests in refs.items()}
     metrics = {"systems": matrix[next(iter(matrix))][first], "matrix": matrix}
     if order_refs:
-        metrics["order"] = {c: ray.get(r) for c, r in order_refs.items()}
+        metrics["order"] = {c: results[r] for c, r in order_refs.items()}
     if snrs:
-        clean = {c: {k: m["mAP@10"] for k, m in ray.get(r).items()} for c, r in clean_refs.items()}
-        noisy = {key: ray.get(r) for key, r in noise_refs.items()}
+        clean = {c: {k: m["mAP@10"] for k, m in results[r].items()} for c, r in clean_refs.items()}
+        noisy = {key: results[r] for key, r in noise_refs.items()}
         metrics["noise"] = {c: {kind: {s: clean[c] if s == "clean" else noisy[(kind, s)][c] for s in snrs}
                                 for kind in args.noise.split(",")} for c in checkpoints}
     if text_refs:
-        metrics["text_perturbation"] = {c: ray.get(r) for c, r in text_refs.items()}
+        metrics["text_perturbation"] = {c: results[r] for c, r in text_refs.items()}
+    metrics["placement"] = dict(placement)  # cells per Ray node id
     files = write_report(metrics, args.report, so)
     print(json.dumps({"report": args.report, "files": files, "systems": metrics["systems"],
                       "seconds": round(time.monotonic() - start, 1)}))

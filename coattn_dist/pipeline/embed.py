@@ -7,6 +7,7 @@ node each actor holds one GPU; on CPUs each runs one torch thread, so actors sca
 from __future__ import annotations
 
 import numpy as np
+import ray
 import torch
 
 from coattn_dist.config import AudioEncoderConfig
@@ -27,7 +28,8 @@ def encoder_sample_rate(cfg: AudioEncoderConfig) -> int:
 
 class ClipEmbedder:
     """Ray Data callable class: replaces ``wave`` by ``vector`` (stage-1, unit norm) and
-    ``segments`` (the reranker's features, at most the store's 32 per clip)."""
+    ``segments`` (the reranker's features, at most the store's 32 per clip), and adds ``node``,
+    the Ray node that embedded the clip, which the job's summary counts per node."""
 
     def __init__(self, checkpoint: str, storage_options: dict | None = None,
                  device: str | None = None):
@@ -36,6 +38,7 @@ class ClipEmbedder:
                                          map_location=self.device)
         self.encoder = build_audio_encoder(self.model.cfg.audio, self.device)
         self.dim = self.model.cfg.model.dim
+        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["kind"])
@@ -49,5 +52,5 @@ class ClipEmbedder:
             for i, f in zip(ok, features):
                 segments[i] = pool_segments(f.numpy())
         rest = {k: v for k, v in batch.items() if k != "wave"}
-        return {**rest, "vector": vectors,
-                "segments": np.fromiter(segments, dtype=object, count=n)}
+        return {**rest, "vector": vectors, "segments": np.fromiter(segments, dtype=object, count=n),
+                "node": np.full(n, self.node)}

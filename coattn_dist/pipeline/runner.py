@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class IndexSummary:
     clips_per_s: float  # clips processed (indexed + failed) per second of the whole run
     collection: str
     failures: str  # path of the failures table
+    nodes: dict[str, int]  # clips embedded per Ray node id: where the work ran
 
 
 class IndexingStopped(Exception):
@@ -58,13 +60,18 @@ class Tally:
 
     def __init__(self):
         self.indexed = self.failed = 0
+        self.nodes: Counter[str] = Counter()
 
-    def add(self, indexed: int, failed: int) -> None:
+    def add(self, indexed: int, failed: int, nodes: dict[str, int]) -> None:
         self.indexed += indexed
         self.failed += failed
+        self.nodes.update(nodes)
 
     def totals(self) -> tuple[int, int]:
         return self.indexed, self.failed
+
+    def placement(self) -> dict[str, int]:
+        return dict(self.nodes)
 
 
 @contextlib.contextmanager
@@ -116,10 +123,10 @@ def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: s
     tally = Tally.remote()
 
     def summary() -> IndexSummary:
-        indexed, failed = ray.get(tally.totals.remote())
+        (indexed, failed), nodes = ray.get([tally.totals.remote(), tally.placement.remote()])
         seconds = time.monotonic() - start
         return IndexSummary(indexed, skipped, failed, round(seconds, 2),
-                            round((indexed + failed) / seconds, 2), collection, failures_path)
+                            round((indexed + failed) / seconds, 2), collection, failures_path, nodes)
 
     try:
         cfg = RetrievalModel.load(checkpoint, storage_options=storage_options).cfg
@@ -137,7 +144,10 @@ def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: s
         write_failures(sink.failures, failures_path, storage_options)
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
         raise IndexingStopped(_reason(error), summary()) from error
-    return summary()
+    else:
+        return summary()
+    finally:
+        ray.kill(tally)  # the sink keeps a handle, and a long-lived driver may keep the sink
 
 
 @contextlib.contextmanager

@@ -7,6 +7,7 @@ raises and the job stops: every upsert acknowledged before that is already durab
 """
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import urlparse
 
@@ -27,8 +28,9 @@ class MilvusSink(Datasink[dict]):
     """Upserts healthy rows (clip_id, uri, label, vector, segments) into the collection and
     returns failure rows to the driver, where `failures` collects them for `write_failures`.
 
-    `tally`: an optional actor with ``add(indexed, failed)``, told after every block, so the
-    driver can report progress while the job streams.
+    `tally`: an optional actor with ``add(indexed, failed, nodes)``, told after every block, so
+    the driver can report progress while the job streams (``nodes``: indexed rows per Ray node
+    that embedded them, from the rows' optional ``node`` column).
     """
 
     def __init__(self, milvus_uri: str, collection: str, dim: int,
@@ -63,7 +65,8 @@ class MilvusSink(Datasink[dict]):
                 indexed += store.upsert(good) if good else 0
                 failures += bad
                 if self.tally is not None:
-                    self.tally.add.remote(len(good), len(bad))
+                    nodes = Counter(str(r["node"]) for r in good if "node" in r)
+                    self.tally.add.remote(len(good), len(bad), dict(nodes))
         return {"indexed": indexed, "failures": failures}
 
     def on_write_complete(self, write_result) -> None:

@@ -23,8 +23,6 @@ from coattn_dist.store import ClipStore
 
 REPO = Path(__file__).resolve().parents[2]
 DIM = 256  # the checkpoints' stage-1 width
-
-
 CLASSES = ("dog", "rain", "church_bells", "crying_baby", "clock_tick", "helicopter")  # trained on
 
 
@@ -80,12 +78,11 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(s3_server, sample_dir,
     code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)
     assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (1, len(good), 0)
 
-    code, answer, out = run_cli(capsys, "search", "a dog barks", "-k", 1, "--rerank", 5,
-                                "--checkpoint", trained_checkpoint,
-                                "--milvus-uri", tmp_path / "milvus.db", "--collection", "clips")
-    (dog,) = [n for n, label in good.items() if label == "dog"]
-    assert code == 0 and answer["results"][0]["uri"] == f"s3://e2e/audio/{dog}"
-    assert answer["results"][0]["label"] == "dog" and answer["timings_ms"]["total"] > 0
+    code, answer, _ = run_cli(capsys, "search", "a dog barks", "-k", 2, "--rerank", 5,
+                              "--checkpoint", trained_checkpoint,
+                              "--milvus-uri", tmp_path / "milvus.db", "--collection", "clips")
+    assert code == 0 and answer["timings_ms"]["total"] > 0
+    assert {r["uri"] for r in answer["results"]} == {f"s3://e2e/audio/{n}" for n in by_class["dog"][:2]}
 
 
 def ray_processes(temp_dir: str) -> list[int]:
@@ -106,8 +103,8 @@ def test_killed_mid_run_then_rerun_indexes_every_clip_exactly_once(
     bucket_with(s3_server, "killed", {f"audio/{n}": (sample_dir / "audio" / n).read_bytes()
                                       for n in names})
     expected = {clip_id_for(f"s3://killed/audio/{n}") for n in names}
-    ray_temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")  # short: Ray's socket paths must fit
-    with milvus_lite_server(tmp_path / "milvus") as uri, ClipStore(uri, "clips", DIM) as store:
+    with (tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_temp,  # short: socket paths
+          milvus_lite_server(tmp_path / "milvus") as uri, ClipStore(uri, "clips", DIM) as store):
         job = ["--checkpoint", trained_checkpoint, "--milvus-uri", uri, "--collection", "clips",
                "--failures", tmp_path / "failures.parquet", "--num-workers", 1]
         env = {**os.environ, **aws_env(s3_server), "RAY_ADDRESS": "local", "RAY_TMPDIR": ray_temp}
