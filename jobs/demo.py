@@ -2,13 +2,21 @@
 
 Embeds the sample's clips and captions with the pretrained encoders, trains both stages on them,
 saves the checkpoint, and answers a few free-text queries worded unlike any training caption.
+Then (unless --no-serve) indexes the sample into a Milvus Lite server with `coattn index`'s job
+and serves the query service and its search page on loopback until Ctrl-C.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
+
+from coattn_dist.pipeline.reader import list_manifest
+from coattn_dist.pipeline.runner import run_index
+from coattn_dist.runtime import init_ray
+from coattn_dist.servers import milvus_lite_server
 
 from coattn_dist.config import load_config
 from coattn_dist.data import clips
@@ -33,6 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=int, default=3, help="results per query")
     p.add_argument("--rerank", type=int, default=20, help="stage-1 candidates the cascade rescores")
     p.add_argument("--query", action="append", help="a query to answer (repeatable); default: a few examples")
+    p.add_argument("--no-serve", action="store_true", help="stop after answering: no index, no service")
+    p.add_argument("--port", type=int, help="the service's port (default: serve/config.yaml's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,6 +71,39 @@ def run(args: argparse.Namespace) -> int:
     summary = {"clips": len(data.clip_ids), "failed": len(data.failures), "captions": len(data.texts),
                "checkpoint": str(Path(args.out) / "checkpoint"), "answers": answers,
                "seconds": round(time.monotonic() - start, 1)}
-    print(json.dumps(summary))
+    if args.no_serve:
+        print(json.dumps(summary))
+        return 0
+    return serve_sample(args, summary)
+
+
+def serve_sample(args: argparse.Namespace, summary: dict) -> int:
+    """Index the sample with the trained checkpoint and serve it until Ctrl-C (or SIGTERM)."""
+    from ray import serve
+
+    from serve.app import run as run_service
+
+    out, esc50 = Path(args.out).resolve(), str(Path(args.sample) / "meta" / "esc50.csv")
+    init_ray()
+    with milvus_lite_server(out / "milvus") as milvus_uri:
+        indexed = run_index(list_manifest(esc50), summary["checkpoint"], milvus_uri, "demo",
+                            str(out / "failures.parquet"))
+        url = run_service({"checkpoint": summary["checkpoint"], "milvus_uri": milvus_uri,
+                           "collection": "demo"}, port=args.port)
+        print(f"\nsearch page: {url}/   API: {url}/search?q=a+dog+barks   (Ctrl-C stops)",
+              flush=True)
+        print(json.dumps({**summary, "indexed": indexed.indexed + indexed.skipped, "url": url}),
+              flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)  # stop in order: Serve, then Milvus
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopping the service", flush=True)
+        finally:
+            serve.shutdown()
     return 0
 
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt

@@ -23,7 +23,7 @@ def small_sample(sample_dir, dest, classes=("dog", "rain", "church_bells")):
 
 def test_demo_trains_saves_and_answers(sample_dir, tmp_path, capsys):
     sample = small_sample(sample_dir, tmp_path / "esc50")
-    code = main(["demo", "--sample", str(sample), "--out", str(tmp_path / "run"), "-k", "2",
+    code = main(["demo", "--no-serve", "--sample", str(sample), "--out", str(tmp_path / "run"), "-k", "2",
                  "--query", "a dog is barking", "--query", "rain falling on the ground",
                  "--set", "train.epochs=30", "train.rerank_epochs=5"])
     assert code == 0

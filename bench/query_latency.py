@@ -1,0 +1,171 @@
+"""Query latency of the service: HTTP end to end under load, per stage, and the reranker's cost.
+
+    .venv/bin/python bench/query_latency.py --backend lite --rows 100000
+    .venv/bin/python bench/query_latency.py --backend standalone --rows 100000 \
+        --milvus-python /tmp/venv-milvus/bin/python      # a venv holding `pip install milvus==2.3.5`
+    .venv/bin/python bench/query_latency.py --table --write BENCHMARKS.md
+
+The collection is `milvus_scale`'s (its generator, its insert path and its ANN measurement, run
+first): mixtures of real clips' stage-1 vectors with their real segment features. The service is
+the real app (`serve.app.run`, serve/config.yaml) on a local Ray with 2 CPUs, serving the checkpoint
+whose stage 1 made those vectors; clients are threads on the same machine, over loopback, sending
+`GET /search?k=10&rerank=50` with varied free-text queries. Per-stage numbers are the service's own
+`timings_ms` (the ingress' view: queueing and batching included). The reranker's cost against
+depth and cascade is measured in-process on real candidates from the same collection, one torch
+thread (what a 1-CPU replica gets), with freshly initialised cascades (cost does not depend on the
+weights). Each run writes WORKDIR/query-<backend>-<rows>.json; --table renders all of them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from milvus_scale import scale_collection, scale_main  # noqa: E402
+
+MARKER = "query_latency"
+QUERIES = ["a dog barking in the distance", "heavy rain pouring down on a roof",
+           "someone knocks on a wooden door", "a baby is crying", "church bells ringing",
+           "a helicopter flying overhead", "a clock ticking", "waves crashing on the shore",
+           "birds chirping in the morning", "a car horn honking", "glass shattering on the floor",
+           "footsteps on a wooden floor", "a cat meowing", "thunder rumbling", "a toilet flushing",
+           "people clapping", "keyboard typing", "a siren wailing", "wind blowing", "a rooster crowing"]
+CONCURRENCY = {1: 60, 8: 160, 32: 320}  # clients -> requests
+DEPTHS, CASCADES = (10, 50, 200), ("single", "stacked:2", "iterated:3")
+
+
+def quantiles(ms: list[float]) -> dict:
+    return {f"p{q}": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)}
+
+
+def load(url: str, clients: int, requests_total: int, k: int = 10, depth: int = 50) -> dict:
+    """`requests_total` searches from `clients` threads; latency as each client saw it."""
+    import requests
+
+    def client(n: int) -> list[tuple[float, dict | None]]:
+        out = []
+        with requests.Session() as session:
+            for i in range(n, requests_total, clients):
+                q = QUERIES[i % len(QUERIES)]
+                start = time.perf_counter()
+                response = session.get(f"{url}/search", params={"q": q, "k": k, "rerank": depth},
+                                       timeout=120)
+                ms = (time.perf_counter() - start) * 1e3
+                out.append((ms, response.json()["timings_ms"] if response.ok else None))
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        done = [r for rs in pool.map(client, range(clients)) for r in rs]
+    wall = time.perf_counter() - start
+    ok = [t for _, t in done if t is not None]
+    return {"clients": clients, "requests": len(done), "errors": len(done) - len(ok),
+            "qps": round(len(done) / wall, 1), "latency_ms": quantiles([ms for ms, _ in done]),
+            "stages_p50_ms": {s: round(statistics.median(t[s] for t in ok), 1)
+                              for s in ("encode", "retrieve", "rerank")}}
+
+
+def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
+    """ms per query to rerank `depth` real candidates, per cascade, on one thread."""
+    import torch
+
+    from coattn_dist.encoders import build_text_encoder
+    from coattn_dist.model import RetrievalModel
+    from coattn_dist.search import QueryEncoder, rank, retrieve
+    from coattn_dist.store import ClipStore
+
+    torch.set_num_threads(1)
+    trained = RetrievalModel.load(checkpoint)
+    tokens, vectors = QueryEncoder(trained, build_text_encoder(trained.cfg.text))(QUERIES[:repeats])
+    with ClipStore(uri, "scale", trained.cfg.model.dim) as store:
+        hits = [retrieve(store, v[None], max(DEPTHS), max(DEPTHS))[0] for v in vectors]
+    out = {}
+    for cascade in CASCADES:
+        torch.manual_seed(0)
+        trained.cfg.model.cascade = cascade
+        model = RetrievalModel(trained.cfg).eval()
+        for depth in DEPTHS:
+            rank(model, tokens[:1], [hits[0][:depth]], [10])  # warm-up
+            ms = []
+            for t, h in zip(tokens, hits):
+                start = time.perf_counter()
+                rank(model, [t], [h[:depth]], [10])
+                ms.append((time.perf_counter() - start) * 1e3)
+            out[f"{cascade}@{depth}"] = quantiles(ms)
+    return out
+
+
+def serve_and_load(uri: str, checkpoint: str) -> list[dict]:
+    import ray
+    from ray import serve
+
+    from coattn_dist.servers import free_port
+    from serve.app import run as run_service
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        url = run_service({"checkpoint": checkpoint, "milvus_uri": uri, "collection": "scale"},
+                          port=free_port())
+        load(url, 4, 40)  # warm-up: replicas, connections, caches
+        levels = []
+        for clients, n in CONCURRENCY.items():
+            levels.append(load(url, clients, n))
+            print(f"  {clients} clients: {levels[-1]}", file=sys.stderr, flush=True)
+        return levels
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def run(args: argparse.Namespace) -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with scale_collection(args, prefix="query-") as (uri, scale, checkpoint):
+        print(f"  collection ready: {scale}", file=sys.stderr, flush=True)
+        levels = serve_and_load(uri, checkpoint)
+        cost = reranker_cost(uri, checkpoint)
+    result = {"backend": args.backend, "rows": args.rows, "index": scale["index"],
+              "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
+              "levels": levels, "reranker": cost, "date": str(date.today()),
+              "checkpoint": checkpoint.replace(f"{REPO}/", ""),
+              "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"}
+    (args.workdir / f"query-{args.backend}-{args.rows}.json").write_text(json.dumps(result, indent=1))
+
+
+def render(workdir: Path) -> str:
+    runs = sorted((json.loads(p.read_text()) for p in workdir.glob("query-*.json")),
+                  key=lambda r: (r["rows"], r["backend"]))
+    lines = ["| backend | rows | index | clients | QPS | p50 / p95 / p99 ms | encode / retrieve / "
+             "rerank p50 ms | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in runs:
+        for level in r["levels"]:
+            lat, st = level["latency_ms"], level["stages_p50_ms"]
+            lines.append(f"| {r['backend']} | {r['rows']:,} | {r['index']} | {level['clients']} | "
+                         f"{level['qps']} | {lat['p50']} / {lat['p95']} / {lat['p99']} | "
+                         f"{st['encode']} / {st['retrieve']} / {st['rerank']} | "
+                         f"{level['errors']}/{level['requests']} |")
+    lines += ["", "Reranker alone, ms per query (p50 / p99), one torch thread, real candidates:", "",
+              "| run | " + " | ".join(CASCADES) + " |", "| --- |" + " --- |" * len(CASCADES)]
+    for r in runs:
+        for depth in DEPTHS:
+            cells = [f"{r['reranker'][f'{c}@{depth}']['p50']} / {r['reranker'][f'{c}@{depth}']['p99']}"
+                     for c in CASCADES]
+            lines.append(f"| {r['backend']} {r['rows']:,}, depth {depth} | " + " | ".join(cells) + " |")
+    notes = [f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "
+             f"{r['checkpoint']}, Milvus top-50 with features alone p50 "
+             f"{r['retrieve_top50_segments_ms']['p50_ms']} ms" for r in runs]
+    return "\n".join(lines + [""] + [f"- {n}" for n in notes])
+
+
+if __name__ == "__main__":
+    scale_main(__doc__, run, render, MARKER)

@@ -1,0 +1,25 @@
+"""Deployment: query text -> token features (for the reranker) and the stage-1 vector (for
+Milvus). Batched: concurrent queries go through MiniLM and stage 1 in one forward pass."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from ray import serve
+
+from coattn_dist.encoders import build_text_encoder
+from coattn_dist.model import RetrievalModel
+from coattn_dist.search import QueryEncoder
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+class TextEncoder:
+    def __init__(self, checkpoint: str, storage_options: dict):
+        model = RetrievalModel.load(checkpoint, storage_options=storage_options)
+        self.encode = QueryEncoder(model, build_text_encoder(model.cfg.text))
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.005)
+    async def __call__(self, queries: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each query's (tokens (L, 384), vector (dim,)) as numpy, cheap to ship between actors."""
+        tokens, vectors = await asyncio.to_thread(self.encode, queries)
+        return [(t.cpu().numpy(), v) for t, v in zip(tokens, vectors)]

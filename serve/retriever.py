@@ -1,0 +1,35 @@
+"""Deployment: stage 1 against Milvus (top-N with segment features), and where a clip's audio
+lives. It fails fast while Milvus is down (`StoreUnavailable`, the ingress answers 503) and
+reconnects by itself once it is back: `ClipStore` opens a fresh connection and reloads."""
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from ray import serve
+
+from coattn_dist.search import retrieve
+from coattn_dist.store import ClipStore, Hit, StoreUnavailable
+
+# A request waits at most a few seconds for Milvus: then a 503, and the client retries.
+STORE_OPTIONS = {"attempts": 3, "backoff_s": 0.2, "timeout_s": 10.0, "connect_timeout_s": 2.0}
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+class Retriever:
+    def __init__(self, milvus_uri: str, collection: str, dim: int):
+        self.store = ClipStore(milvus_uri, collection, dim, **STORE_OPTIONS)
+
+    async def search(self, vector: np.ndarray, k: int, rerank_depth: int) -> list[Hit]:
+        return (await asyncio.to_thread(retrieve, self.store, vector[None], k, rerank_depth))[0]
+
+    async def locate(self, clip_id: str) -> str | None:
+        """The clip's audio URI as indexed, None for an unknown id (ValueError for a bad one)."""
+        rows = await asyncio.to_thread(self.store.fetch, [clip_id], False)
+        return rows[clip_id].uri if clip_id in rows else None
+
+    async def available(self) -> bool:
+        try:
+            return await asyncio.to_thread(self.store.exists)
+        except StoreUnavailable:
+            return False
