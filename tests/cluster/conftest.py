@@ -1,0 +1,78 @@
+"""A real two-node Ray cluster on this machine: `ray start --head` plus `ray start --address`, one
+logical CPU each, every address it is given on loopback, its nodes holding the S3 credentials."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from coattn_dist.servers import LOOPBACK, aws_env, free_ports
+
+VENV_BIN = Path(sys.executable).parent
+START_TIMEOUT_S = 120
+
+
+def alive_nodes(dashboard: str) -> list[str]:
+    """Node ids the head's state API reports alive ([] while it is not answering yet)."""
+    try:
+        with urllib.request.urlopen(f"{dashboard}/api/v0/nodes?limit=100", timeout=5) as r:
+            rows = json.load(r)["data"]["result"]["result"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return sorted(n["node_id"] for n in rows if n["state"] == "ALIVE")
+
+
+def stop_node(proc: subprocess.Popen) -> None:
+    """`ray stop` would stop every Ray on the machine; this stops one node: its process group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=15)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(s3_server, tmp_path_factory):
+    """Yields {"dashboard": URL, "nodes": [node ids], "env": environment for `ray job submit`}.
+    Jobs inherit their node's environment: the nodes start with the S3 endpoint and keys."""
+    gcs, dashboard_port, client, head_agent, head_metrics, agent, metrics = free_ports(7)
+    temp = tempfile.mkdtemp(prefix="rc-", dir="/tmp")  # short: Ray's socket paths must fit
+    logs = tmp_path_factory.mktemp("ray-cluster")
+    env = {**os.environ, **aws_env(s3_server), "RAY_AUTH_MODE": "disabled",
+           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    dashboard = f"http://{LOOPBACK}:{dashboard_port}"
+    nodes = {
+        "head": ["--head", f"--port={gcs}", f"--dashboard-host={LOOPBACK}",
+                 f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={client}",
+                 f"--temp-dir={temp}", f"--dashboard-agent-listen-port={head_agent}",
+                 f"--metrics-export-port={head_metrics}"],
+        "worker": [f"--address={LOOPBACK}:{gcs}", f"--dashboard-agent-listen-port={agent}",
+                   f"--metrics-export-port={metrics}"],
+    }
+    procs = []
+    try:
+        for want, (name, args) in enumerate(nodes.items(), 1):
+            log = logs / f"{name}.log"
+            procs.append(subprocess.Popen(
+                [str(VENV_BIN / "ray"), "start", *args, f"--node-ip-address={LOOPBACK}",
+                 "--num-cpus=1", "--disable-usage-stats", "--block"],
+                env=env, start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while len(alive_nodes(dashboard)) < want:
+                assert procs[-1].poll() is None, log.read_text()[-2000:]
+                assert time.monotonic() < deadline, f"the Ray {name} did not come up: {log}"
+                time.sleep(1)
+        yield {"dashboard": dashboard, "nodes": alive_nodes(dashboard), "env": env}
+    finally:
+        for proc in reversed(procs):
+            stop_node(proc)
