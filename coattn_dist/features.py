@@ -101,14 +101,17 @@ def encode_texts(encoder, texts: list[str], batch_size: int = 128) -> list[torch
 
 
 def cached_clips(encoder, table: pa.Table, cache: str | Path | None, storage_options: dict | None,
-                 progress=None) -> tuple[dict[str, torch.Tensor], list[Failure]]:
-    """Like encode_clips, but only clips missing from the cache are decoded and embedded."""
+                 progress=None, encode_audio=None) -> tuple[dict[str, torch.Tensor], list[Failure]]:
+    """Like encode_clips, but only clips missing from the cache are decoded and embedded, by
+    `encode_audio(table)` when given (the Ray Data path of the jobs), else in this process."""
+    encode = encode_audio or (lambda t: encode_clips(encoder, t, storage_options=storage_options,
+                                                     progress=progress))
     if cache is None:
-        return encode_clips(encoder, table, storage_options=storage_options, progress=progress)
+        return encode(table)
     store = FeatureCache(cache, encoder.cache_key)
     known = store.load()
     todo = table.filter(pc.invert(pc.is_in(table["clip_id"], pa.array(list(known), pa.string()))))
-    new, failures = encode_clips(encoder, todo, storage_options=storage_options, progress=progress)
+    new, failures = encode(todo) if todo.num_rows else ({}, [])
     store.add(new)
     return {**known, **new}, failures
 
@@ -126,9 +129,11 @@ def cached_texts(encoder, texts: list[str], cache: str | Path | None) -> list[to
 
 
 def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options: dict | None = None,
-                   progress=None, cache: str | Path | None = None) -> Features:
-    """Features of a manifest; with ``cache`` (a folder) each clip and text is encoded only once."""
-    segments, failures = cached_clips(audio_encoder, table, cache, storage_options, progress)
+                   progress=None, cache: str | Path | None = None, encode_audio=None) -> Features:
+    """Features of a manifest; with ``cache`` (a folder) each clip and text is encoded only once.
+    ``encode_audio``: see `cached_clips`."""
+    segments, failures = cached_clips(audio_encoder, table, cache, storage_options, progress,
+                                      encode_audio)
     ids = [c for c in clips(table)["clip_id"].to_pylist() if c in segments]
     uris = dict(zip(clips(table)["clip_id"].to_pylist(), clips(table)["audio"].to_pylist()))
     texts, relevant_ids = queries(table)

@@ -22,8 +22,8 @@ from coattn_dist.encoders import build_audio_encoder, build_text_encoder
 from coattn_dist.evaluation.cells import (evaluate_systems, load_noise, load_systems, noisy_cell,
                                           order_accuracy, perturbed_text_cell, without_labels)
 from coattn_dist.evaluation.report import write_report
-from coattn_dist.features import build_features
 from coattn_dist.model import RetrievalModel, cascades
+from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress
 from coattn_dist.runtime import init_ray, reporting_node
 from jobs.train import DEFAULT_CACHE
@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = RetrievalModel.load(next(iter(checkpoints.values())), storage_options=so).cfg
     audio_encoder, text_encoder = build_audio_encoder(cfg.audio), build_text_encoder(cfg.text)
     tables = {name: read_manifest(path, so) for name, path in manifests.items()}
-    data = {name: build_features(audio_encoder, text_encoder, t, so, Progress(f"features {name}"), args.cache or None)
-            for name, t in tables.items()}
-    init_ray()
+    init_ray()  # the clips the cache lacks are encoded on Ray Data, by every worker
+    features = functools.partial(build_features_distributed, cfg.audio, audio_encoder, text_encoder,
+                                 storage_options=so, cache=args.cache or None)
+    data = {name: features(t, progress=Progress(f"features {name}")) for name, t in tables.items()}
 
     refs = {c: {m: systems_task.remote(path, wanted, so_key, data[m], depth) for m in data} for c, path in checkpoints.items()}
     order_refs, noise_refs, clean_refs, text_refs = {}, {}, {}, {}
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         waves = load_noise(noise_table, audio_encoder.sample_rate)[0] if noise_table is not None else []
         held_out = set(noise_table["label"].to_pylist()) if noise_table is not None else set()
         swept = without_labels(tables[first], held_out)
-        clean = build_features(audio_encoder, text_encoder, swept, so, None, args.cache or None)
+        clean = features(swept)
         if "real" in args.noise.split(",") and not waves:
             raise SystemExit("--noise real needs --noise-clips (a manifest of background-noise clips)")
         clean_refs = {c: systems_task.remote(path, wanted, so_key, clean, depth) for c, path in checkpoints.items()}

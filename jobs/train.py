@@ -19,11 +19,13 @@ import pyarrow.compute as pc
 from coattn_dist.config import Config, load_config
 from coattn_dist.data import read_manifest
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder
-from coattn_dist.features import Features, build_features
+from coattn_dist.features import Features
 from coattn_dist.metrics import map_at_k
 from coattn_dist.model import RetrievalModel, parse_cascade
+from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress, log_line
 from coattn_dist.ranking import score_matrix
+from coattn_dist.runtime import init_ray
 from coattn_dist.training import seed_everything, train_reranker, train_stage1
 
 DEFAULT_CACHE = Path.home() / ".cache" / "coattn" / "features"
@@ -98,11 +100,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         table, val_table = holdout(table)
     audio_encoder, text_encoder = build_audio_encoder(cfg.audio), build_text_encoder(cfg.text)
-    cache = args.cache or None
-    train = build_features(audio_encoder, text_encoder, table, args.storage_options,
-                           Progress("features train"), cache)
-    val = build_features(audio_encoder, text_encoder, val_table, args.storage_options,
-                         Progress("features val"), cache)
+    init_ray()  # the clips the cache lacks are encoded on Ray Data, by every worker
+    train, val = (build_features_distributed(cfg.audio, audio_encoder, text_encoder, t,
+                                             args.storage_options, Progress(f"features {name}"),
+                                             args.cache or None)
+                  for name, t in (("train", table), ("val", val_table)))
     if args.num_workers > 1:
         from jobs.train_ray import train_distributed
 

@@ -1,6 +1,7 @@
-"""Indexing, stage 3: waves -> segment features and the pooled stage-1 vector, in an actor pool.
+"""Stage 3: waves -> segment features (and, for the index, the pooled stage-1 vector), in an
+actor pool.
 
-An actor loads the audio encoder and the checkpoint's stage 1 once and then embeds batches of
+An actor loads the audio encoder (and the checkpoint's stage 1) once and then embeds batches of
 clips: the encoder runs the blocks of every clip in a batch through the CNN together. On a GPU
 node each actor holds one GPU; on CPUs each runs one torch thread, so actors scale with cores.
 """
@@ -26,31 +27,59 @@ def encoder_sample_rate(cfg: AudioEncoderConfig) -> int:
     return int(AutoFeatureExtractor.from_pretrained(cfg.name, local_files_only=True).sampling_rate)
 
 
-class ClipEmbedder:
-    """Ray Data callable class: replaces ``wave`` by ``vector`` (stage-1, unit norm) and
-    ``segments`` (the reranker's features, at most the store's 32 per clip), and adds ``node``,
-    the Ray node that embedded the clip, which the job's summary counts per node."""
+def _default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class SegmentEncoder:
+    """Ray Data callable class: replaces ``wave`` by ``segments``, the audio encoder's features of
+    every block of the clip (the frozen features that training and evaluation cache), and adds
+    ``node``, the Ray node that encoded the clip, which jobs count to show where work ran."""
+
+    def __init__(self, audio: AudioEncoderConfig, device: str | None = None):
+        self.device = device or _default_device()
+        self.encoder = build_audio_encoder(audio, self.device)
+        self.node = ray.get_runtime_context().get_node_id()
+
+    def encode(self, batch: dict[str, np.ndarray]) -> tuple[list[int], list[torch.Tensor]]:
+        """(rows that decoded, their segment features): failed rows pass through untouched."""
+        ok = [i for i in range(len(batch["kind"])) if not batch["kind"][i]]
+        # Ray hands out read-only views of its blocks; torch wants arrays it may write
+        return ok, self.encoder([np.array(batch["wave"][i]) for i in ok]) if ok else []
+
+    def columns(self, batch: dict[str, np.ndarray], segments: list[np.ndarray], **extra) -> dict:
+        n = len(segments)
+        rest = {k: v for k, v in batch.items() if k != "wave"}
+        return {**rest, **extra, "segments": np.fromiter(segments, dtype=object, count=n),
+                "node": np.full(n, self.node)}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        segments = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * len(batch["kind"])
+        ok, features = self.encode(batch)
+        for i, f in zip(ok, features):
+            segments[i] = f.cpu().numpy()
+        return self.columns(batch, segments)
+
+
+class ClipEmbedder(SegmentEncoder):
+    """Ray Data callable class for the index: ``segments`` pooled to at most the store's 32 per
+    clip, plus ``vector``, the checkpoint's stage-1 embedding (unit norm)."""
 
     def __init__(self, checkpoint: str, storage_options: dict | None = None,
                  device: str | None = None):
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = device or _default_device()
         self.model = RetrievalModel.load(checkpoint, storage_options=storage_options,
-                                         map_location=self.device)
-        self.encoder = build_audio_encoder(self.model.cfg.audio, self.device)
+                                         map_location=device)
+        super().__init__(self.model.cfg.audio, device)
         self.dim = self.model.cfg.model.dim
-        self.node = ray.get_runtime_context().get_node_id()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         n = len(batch["kind"])
-        ok = [i for i in range(n) if not batch["kind"][i]]
         vectors = np.zeros((n, self.dim), dtype=np.float32)
         segments = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * n
+        ok, features = self.encode(batch)
         if ok:
-            # Ray hands out read-only views of its blocks; torch wants arrays it may write
-            features = self.encoder([np.array(batch["wave"][i]) for i in ok])
             vectors[ok] = embed_clips(self.model, [f.to(self.device) for f in features]).cpu().numpy()
             for i, f in zip(ok, features):
-                segments[i] = pool_segments(f.numpy())
-        rest = {k: v for k, v in batch.items() if k != "wave"}
-        return {**rest, "vector": vectors, "segments": np.fromiter(segments, dtype=object, count=n),
-                "node": np.full(n, self.node)}
+                segments[i] = pool_segments(f.cpu().numpy())
+        return self.columns(batch, segments, vector=vectors)

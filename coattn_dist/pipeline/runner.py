@@ -95,19 +95,21 @@ def embed_pool(num_workers: int | None, batch_size: int | None) -> tuple[int, in
             {"num_cpus": EMBED_CPUS})
 
 
-def build_dataset(todo: pa.Table, checkpoint: str, sample_rate: int, batch_size: int | None,
-                  num_workers: int | None, storage_options: dict | None) -> ray.data.Dataset:
+def build_dataset(todo: pa.Table, sample_rate: int, batch_size: int | None,
+                  num_workers: int | None, storage_options: dict | None, encoder_class: type,
+                  encoder_kwargs: dict) -> ray.data.Dataset:
+    """read -> decode (CPU tasks) -> `encoder_class` (an actor pool) over `todo` (clip_id, uri)."""
     size, batch_size, resources = embed_pool(num_workers, batch_size)
     blocks = [todo.slice(i, batch_size) for i in range(0, todo.num_rows, batch_size)]
+    size = min(size, len(blocks))  # an actor loads a model: none without a block to embed
     return (ray.data.from_arrow(blocks)
             .map_batches(read_bytes, fn_kwargs={"storage_options": storage_options},
                          batch_format="numpy", num_cpus=TASK_CPUS)
             .map_batches(decode_audio, fn_kwargs={"sample_rate": sample_rate},
                          batch_format="numpy", num_cpus=TASK_CPUS)
-            .map_batches(ClipEmbedder, compute=ray.data.ActorPoolStrategy(size=size),
-                         fn_constructor_kwargs={"checkpoint": checkpoint,
-                                                "storage_options": storage_options},
-                         batch_size=batch_size, batch_format="numpy", **resources))
+            .map_batches(encoder_class, compute=ray.data.ActorPoolStrategy(size=size),
+                         fn_constructor_kwargs=encoder_kwargs, batch_size=batch_size,
+                         batch_format="numpy", **resources))
 
 
 def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: str,
@@ -136,8 +138,9 @@ def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: s
                 todo, skipped = drop_indexed(listing, store)
             sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
             if todo.num_rows:
-                dataset = build_dataset(todo, checkpoint, encoder_sample_rate(cfg.audio),
-                                        batch_size, num_workers, storage_options)
+                dataset = build_dataset(todo, encoder_sample_rate(cfg.audio), batch_size,
+                                        num_workers, storage_options, ClipEmbedder,
+                                        {"checkpoint": checkpoint, "storage_options": storage_options})
                 with _reporting(tally, todo.num_rows, progress_every_s):
                     dataset.write_datasink(sink, concurrency=num_writers,
                                            ray_remote_args={"num_cpus": TASK_CPUS})
