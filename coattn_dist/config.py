@@ -38,6 +38,8 @@ class ModelConfig:
     ffn_mult: int = 2
     dropout: float = 0.1
     temperature: float = 0.07  # initial InfoNCE temperature (learned)
+    align_sharpness: float = 10.0  # initial inverse temperature of word-to-segment alignment (learned)
+    order_weight: float = 1.0  # initial weight of the reranker's event-order term (learned)
     fusion: float = 0.5  # final score = fusion * stage1 + (1 - fusion) * stage2
 
 

@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from coattn_dist.audio import AudioError, load
 from coattn_dist.data import clips, queries
+from coattn_dist.data.scenes import swap_events
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Features:
     tokens: list[torch.Tensor]  # per caption: (n_tokens, text_dim)
     relevant: torch.Tensor  # (len(texts), len(clip_ids)) bool
     failures: list[Failure] = field(default_factory=list)
+    # caption index -> tokens of its order-swapped twin, for captions that name events in sequence
+    swapped: dict[int, torch.Tensor] = field(default_factory=dict)
 
 
 class FeatureCache:
@@ -143,5 +146,7 @@ def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options
         relevant[i, [column[c] for c in rel if c in column]] = True
     keep = relevant.any(dim=1)  # captions whose every clip failed to decode cannot be queries
     texts = [t for t, k in zip(texts, keep.tolist()) if k]
+    twins = {i: s for i, s in enumerate(map(swap_events, texts)) if s}
     return Features(ids, [uris[c] for c in ids], [segments[c] for c in ids], texts,
-                    cached_texts(text_encoder, texts, cache), relevant[keep], failures)
+                    cached_texts(text_encoder, texts, cache), relevant[keep], failures,
+                    dict(zip(twins, cached_texts(text_encoder, list(twins.values()), cache))))

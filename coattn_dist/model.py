@@ -7,12 +7,14 @@ Both stages read the frozen encoders' outputs: audio *segments* (B, N, 512) and 
    vector, so that a whole collection is embedded once and searched by cosine in Milvus.
 2. ``CoAttentionReranker`` (stage 2) reads a (query, clip) pair *together*: a cascade of
    ``CoAttentionLayer``s (self-attention in each modality, then guided cross-attention both ways,
-   then a feed-forward block) refines the alignment of words and segments, and the pair's score is
-   the cosine of the two co-attended, pooled sequences. Cascades: ``single``, ``stacked:K``
-   (K layers, separate weights) and ``iterated:T`` (one layer applied T times, shared weights).
+   then a feed-forward block) refines the alignment of words and segments. Cascades: ``single``,
+   ``stacked:K`` (K layers, separate weights) and ``iterated:T`` (one layer applied T times, shared
+   weights). ``AlignmentScore`` scores the pair from its word-to-segment alignment before anything
+   is pooled: what the words find in the clip, and whether they find it in the caption's order.
 
 Losses: symmetric multi-positive InfoNCE with a learned temperature for stage 1; the same over a
-query's candidate list (in-batch clips plus hard negatives mined from stage 1) for stage 2.
+query's candidate list (in-batch clips plus hard negatives mined from stage 1) for stage 2, plus
+the order-swapped caption as a negative for its own clip (``training.train_reranker``).
 """
 from __future__ import annotations
 
@@ -49,6 +51,14 @@ def pad_sequences(seqs: list[torch.Tensor], max_len: int) -> tuple[torch.Tensor,
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(x.dtype)
     return (x * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+
+def relative_positions(mask: torch.Tensor) -> torch.Tensor:
+    """Each real position's place in its sequence, from -1 (first) to 1 (last); 0 for padding and
+    for a sequence of one. Relative, so that a caption's words and a clip's segments compare."""
+    n = mask.sum(1, keepdim=True).to(torch.float32)
+    idx = torch.arange(mask.shape[1], device=mask.device, dtype=torch.float32)[None]
+    return torch.where(mask, (2 * idx - (n - 1)) / (n - 1).clamp_min(1.0), 0.0)
 
 
 def sinusoids(length: int, dim: int, device=None) -> torch.Tensor:
@@ -204,6 +214,34 @@ class CoAttentionCascade(nn.Module):
         return t, a
 
 
+class AlignmentScore(nn.Module):
+    """Scores a co-attended pair from its word-to-segment alignment, before anything is pooled.
+
+    Each word softly picks the segments it matches. *What*: the salience-weighted similarity of the
+    words to the segments they pick. *When*: the weighted covariance of a word's place in the
+    caption with the place of its segments in the clip, positive when the events happen in the
+    caption's order. "A, then B" against a clip of B then A flips its sign, which no score of two
+    pooled vectors can do.
+    """
+
+    def __init__(self, dim: int, sharpness: float, order_weight: float):
+        super().__init__()
+        self.salience = nn.Linear(dim, 1)
+        self.log_sharpness = nn.Parameter(torch.tensor(math.log(sharpness)))
+        self.order_weight = nn.Parameter(torch.tensor(order_weight))
+
+    def forward(self, t, t_mask, a, a_mask) -> torch.Tensor:
+        sim = F.normalize(t, dim=-1) @ F.normalize(a, dim=-1).transpose(1, 2)  # (B, L, N)
+        pick = (sim * self.log_sharpness.exp()).masked_fill(~a_mask[:, None, :], float("-inf")).softmax(-1)
+        weight = self.salience(t).squeeze(-1).masked_fill(~t_mask, float("-inf")).softmax(-1)  # (B, L)
+        what = (weight * (pick * sim).sum(-1)).sum(-1)
+        word_place = relative_positions(t_mask)
+        segment_place = (pick * relative_positions(a_mask)[:, None, :]).sum(-1)
+        centred = lambda x: x - (weight * x).sum(-1, keepdim=True)  # noqa: E731
+        when = (weight * centred(word_place) * centred(segment_place)).sum(-1)
+        return what + self.order_weight * when
+
+
 class CoAttentionReranker(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
@@ -214,6 +252,7 @@ class CoAttentionReranker(nn.Module):
         self.cascade = CoAttentionCascade(m.cascade, d, m.heads, m.ffn_mult, m.dropout)
         self.text_out = nn.LayerNorm(d)
         self.audio_out = nn.LayerNorm(d)
+        self.score = AlignmentScore(d, m.align_sharpness, m.order_weight)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
 
     def forward(self, tokens, token_mask, segments, segment_mask) -> torch.Tensor:
@@ -222,9 +261,7 @@ class CoAttentionReranker(nn.Module):
         t = self.text_in(tokens) + sinusoids(tokens.shape[1], d, tokens.device)
         a = self.audio_in(segments) + sinusoids(segments.shape[1], d, segments.device)
         t, a = self.cascade(t, token_mask, a, segment_mask)
-        t = masked_mean(self.text_out(t), token_mask)
-        a = masked_mean(self.audio_out(a), segment_mask)
-        return F.cosine_similarity(t, a, dim=-1)
+        return self.score(self.text_out(t), token_mask, self.audio_out(a), segment_mask)
 
     def score_matrix(self, tokens, token_mask, segments, segment_mask, chunk: int = 4096) -> torch.Tensor:
         """Every query against every clip -> (Q, C); pairs are scored in chunks to bound memory."""

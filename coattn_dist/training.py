@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from coattn_dist.config import TrainConfig
 from coattn_dist.features import Features
@@ -126,7 +127,10 @@ def candidates(batch: torch.Tensor, negatives: torch.Tensor, n_random: int,
 def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None,
                    evaluate: Callable[[], float] | None = None) -> list[dict]:
     """Each query is scored against its positive, its stage-1 hard negatives and random batch clips;
-    any candidate that is relevant too counts as a positive."""
+    any candidate that is relevant too counts as a positive. A caption that names events in
+    sequence also meets its order-swapped twin: its clip must prefer the true order (audio ->
+    text). Stage 1 pools over time, so this order signal exists even where no clip of the reversed
+    order is there to be mined as a hard negative."""
     model.eval()
     with torch.no_grad():
         stage1 = embed_texts(model, data.tokens) @ embed_clips(model, data.segments).T
@@ -142,7 +146,13 @@ def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log:
         scores = model.reranker(tok.repeat_interleave(K, 0), tok_mask.repeat_interleave(K, 0),
                                 seg, seg_mask).view(len(q), K)
         scale = model.reranker.logit_scale.clamp(max=4.6052).exp()
-        return info_nce(scale * scores, data.relevant[q[:, None], cand], symmetric=False)
+        loss = info_nce(scale * scores, data.relevant[q[:, None], cand], symmetric=False)
+        rows = [k for k, i in enumerate(q.tolist()) if i in data.swapped]
+        if rows:
+            twins = model.reranker(*pad_tokens(model, [data.swapped[int(batch[k, 0])] for k in rows]),
+                                   *pad_segments(model, [data.segments[int(batch[k, 1])] for k in rows]))
+            loss = loss + F.softplus(scale * (twins - scores[rows, 0])).mean()
+        return loss
 
     return fit(model.reranker, loss_fn, positive_pairs(data), cfg, cfg.rerank_epochs, gen,
                model.cfg.model.cascade, log, evaluate)

@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coattn_dist.config import load_config
-from coattn_dist.model import (CoAttentionLayer, RetrievalModel, hard_negatives, info_nce,
-                               pad_sequences, parse_cascade)
+from coattn_dist.model import (AlignmentScore, CoAttentionLayer, RetrievalModel, hard_negatives,
+                               info_nce, pad_sequences, parse_cascade, relative_positions)
 
 
 def model_with(cascade: str, **overrides) -> RetrievalModel:
@@ -84,6 +84,30 @@ def test_padding_invariance(lengths, cascade):
             torch.testing.assert_close(alone[0], batch[i], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(model.stage1.embed_text(ti, tmi)[0], t_batch[i], atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(model.stage1.embed_audio(ai, ami)[0], a_batch[i], atol=1e-5, rtol=1e-4)
+
+
+def test_relative_positions_span_minus_one_to_one():
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    assert relative_positions(mask).tolist() == [[-1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+
+
+def test_alignment_score_rewards_the_caption_order():
+    """Words that match segments in the same order score higher than in reverse order; the gap
+    is the order term alone, since both pairs match the same content."""
+    torch.manual_seed(0)
+    head = AlignmentScore(8, sharpness=20.0, order_weight=1.0).eval()
+    events = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    words, mask = events[None], torch.ones(1, 3, dtype=torch.bool)
+    with torch.no_grad():
+        same, reverse = head(words, mask, events[None], mask), head(words, mask, events.flip(0)[None], mask)
+        head.order_weight.zero_()
+        same_what, reverse_what = head(words, mask, events[None], mask), head(words, mask, events.flip(0)[None], mask)
+    assert same > reverse
+    torch.testing.assert_close(same_what, reverse_what)
+    one = torch.ones(1, 1, dtype=torch.bool)  # one segment: nothing to order
+    with torch.no_grad():
+        head.order_weight.fill_(1.0)
+        torch.testing.assert_close(head(words, mask, events[None, :1], one), head(words, mask, events[None, :1], one))
 
 
 def test_long_sequences_are_pooled_in_order():

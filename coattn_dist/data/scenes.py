@@ -8,6 +8,7 @@ hard negatives a co-attention reranker must learn to separate.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,8 @@ SAMPLE_RATE = 44100
 # Training captions vary the wording; test captions use one fixed form per kind.
 SEQUENCE_JOINS = [", then ", ", and then ", ", after that ", " and then "]
 OVERLAP_JOINS = [" while ", " as ", " and at the same time "]
+# Longest first, so ", and then " is never read as ", " + " and then ".
+_SEQUENCE_JOIN = re.compile("|".join(re.escape(j) for j in sorted(SEQUENCE_JOINS, key=len, reverse=True)))
 
 
 @dataclass
@@ -33,13 +36,25 @@ class Scene:
     swapped: str  # the same caption with the events in the other order ("" for overlaps)
 
 
+def swap_events(caption: str) -> str:
+    """The caption with its sequenced events in reverse order ("A, then B" -> "B, then A"), the
+    joins kept in place; "" when it names no sequence. The order test's twin and the reranker's
+    order negative during training both come from here."""
+    phrases = _SEQUENCE_JOIN.split(caption)
+    if len(phrases) < 2:
+        return ""
+    joins = _SEQUENCE_JOIN.findall(caption)
+    return phrases[-1] + "".join(j + p for j, p in zip(joins, phrases[-2::-1]))
+
+
 def caption_for(labels: list[str], kind: str, rng: random.Random | None) -> tuple[str, str]:
     """(caption, order-swapped caption). rng=None gives the canonical test wording."""
     phrase = (lambda c: ESC50_CAPTIONS[c][0]) if rng is None else (lambda c: rng.choice(ESC50_CAPTIONS[c]))
     phrases = [phrase(c) for c in labels]
     joins = OVERLAP_JOINS if kind == "overlap" else SEQUENCE_JOINS
     join = joins[0] if rng is None else rng.choice(joins)
-    return join.join(phrases), "" if kind == "overlap" else join.join(phrases[::-1])
+    caption = join.join(phrases)
+    return caption, "" if kind == "overlap" else swap_events(caption)
 
 
 def plan_scenes(clips_by_label: dict[str, list[str]], n: int, seed: int, canonical: bool,

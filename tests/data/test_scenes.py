@@ -1,7 +1,7 @@
 """Scenes: real clips in sequence or overlapping, captions that name the events in order."""
 import soundfile as sf
 
-from coattn_dist.data.scenes import caption_for, plan_scenes, render, write_scenes
+from coattn_dist.data.scenes import caption_for, plan_scenes, render, swap_events, write_scenes
 
 
 def pool(sample_dir):
@@ -15,6 +15,16 @@ def test_canonical_captions_and_their_swaps():
     caption, swapped = caption_for(["dog", "rain", "church_bells"], "sequence", None)
     assert caption.count(", then ") == 2 and swapped.split(", then ") == caption.split(", then ")[::-1]
     assert caption_for(["dog", "rain"], "overlap", None)[1] == ""
+
+
+def test_swap_events_reverses_any_sequence_wording():
+    assert swap_events("a dog barks, and then rain falls") == "rain falls, and then a dog barks"
+    assert swap_events("a, then b and then c") == "c, then b and then a"  # each join stays in place
+    assert swap_events("a dog barks while rain falls") == ""  # an overlap has no order
+    assert swap_events("a dog barks") == ""
+    for labels in (["dog", "rain"], ["rain", "church_bells", "dog"]):
+        caption, swapped = caption_for(labels, "sequence", None)
+        assert swap_events(swapped) == caption
 
 
 def test_every_pair_comes_in_both_orders(sample_dir):
