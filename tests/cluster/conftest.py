@@ -1,5 +1,6 @@
 """A real two-node Ray cluster on this machine: `ray start --head` plus `ray start --address`, one
 logical CPU each, every address it is given on loopback, its nodes holding the S3 credentials."""
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from coattn_dist.servers import LOOPBACK, aws_env, free_ports
 
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 120
+START_ATTEMPTS = 3
 
 
 def alive_nodes(dashboard: str) -> list[str]:
@@ -29,16 +31,13 @@ def alive_nodes(dashboard: str) -> list[str]:
 
 
 def stop_node(proc: subprocess.Popen) -> None:
-    """`ray stop` would stop every Ray on the machine; this stops one node: its process group."""
+    """`ray stop` would stop every Ray on the machine; this stops one node: its process group,
+    politely, then for sure (a raylet can outlive its `ray start`)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-            proc.wait(timeout=15)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -60,18 +59,28 @@ def ray_cluster(s3_server, tmp_path_factory):
                    f"--metrics-export-port={metrics}"],
     }
     procs = []
+
+    def start(name: str, args: list[str], want: int) -> bool:
+        """False when `ray start` gave up: it waits only 30 s for its raylet to register, which
+        a machine under heavy load can miss."""
+        log = logs / f"{name}-{len(procs)}.log"
+        procs.append(subprocess.Popen(
+            [str(VENV_BIN / "ray"), "start", *args, f"--node-ip-address={LOOPBACK}",
+             "--num-cpus=1", "--disable-usage-stats", "--block"],
+            env=env, start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while len(alive_nodes(dashboard)) < want:
+            if procs[-1].poll() is not None:
+                stop_node(procs[-1])  # what it started before giving up
+                return False
+            assert time.monotonic() < deadline, f"the Ray {name} did not come up: {log}"
+            time.sleep(1)
+        return True
+
     try:
         for want, (name, args) in enumerate(nodes.items(), 1):
-            log = logs / f"{name}.log"
-            procs.append(subprocess.Popen(
-                [str(VENV_BIN / "ray"), "start", *args, f"--node-ip-address={LOOPBACK}",
-                 "--num-cpus=1", "--disable-usage-stats", "--block"],
-                env=env, start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT))
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while len(alive_nodes(dashboard)) < want:
-                assert procs[-1].poll() is None, log.read_text()[-2000:]
-                assert time.monotonic() < deadline, f"the Ray {name} did not come up: {log}"
-                time.sleep(1)
+            assert any(start(name, args, want) for _ in range(START_ATTEMPTS)), \
+                f"the Ray {name} failed to start {START_ATTEMPTS} times, logs in {logs}"
         yield {"dashboard": dashboard, "nodes": alive_nodes(dashboard), "env": env}
     finally:
         for proc in reversed(procs):
