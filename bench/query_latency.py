@@ -81,7 +81,8 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
 
     from coattn_dist.encoders import build_text_encoder
     from coattn_dist.model import RetrievalModel
-    from coattn_dist.search import QueryEncoder, rank, retrieve
+    from coattn_dist.search import QueryEncoder
+    from coattn_dist.stages import rank, retrieve
     from coattn_dist.store import ClipStore
 
     torch.set_num_threads(1)

@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from coattn_dist.search import Answer, Clock
+from coattn_dist.stages import Answer, Clock
 from coattn_dist.store import StoreUnavailable
 from serve.metrics import service_metrics
 

@@ -10,7 +10,7 @@ import torch
 from ray import serve
 
 from coattn_dist.model import RetrievalModel
-from coattn_dist.search import Result, rank
+from coattn_dist.stages import Result, rank
 from coattn_dist.store import Hit
 
 

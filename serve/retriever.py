@@ -8,7 +8,7 @@ import asyncio
 import numpy as np
 from ray import serve
 
-from coattn_dist.search import retrieve
+from coattn_dist.stages import retrieve
 from coattn_dist.store import ClipStore, Hit, StoreUnavailable
 
 # A request waits at most a few seconds for Milvus: then a 503, and the client retries.

@@ -1,10 +1,20 @@
 """`coattn demo` end to end, on a 6-clip copy of the shipped sample to keep it short."""
 import csv
 import json
+import os
+import queue
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import requests
 
 from coattn_dist.cli import main
 from coattn_dist.model import RetrievalModel
+from coattn_dist.servers import free_port, port_open
 
 
 def small_sample(sample_dir, dest, classes=("dog", "rain", "church_bells")):
@@ -35,3 +45,43 @@ def test_demo_trains_saves_and_answers(sample_dir, tmp_path, capsys):
     assert [names[n] for n in summary["answers"]["a dog is barking"]] == ["dog", "dog"]
     assert [names[n] for n in summary["answers"]["rain falling on the ground"]] == ["rain", "rain"]
     assert RetrievalModel.load(summary["checkpoint"]).cfg.train.rerank_epochs == 5
+
+
+def test_demo_serves_the_sample_until_interrupted(sample_dir, tmp_path):
+    """Without --no-serve the demo indexes the sample into a Milvus Lite server and serves the
+    query service on loopback; SIGINT (Ctrl-C) stops it, and its Milvus server, cleanly."""
+    sample = small_sample(sample_dir, tmp_path / "esc50")
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "coattn_dist.cli", "demo", "--sample", str(sample), "--out",
+         str(tmp_path / "run"), "-k", "1", "--query", "a dog", "--port", str(port), "--set",
+         "train.epochs=30", "train.rerank_epochs=5"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in demo.stdout] + [lines.put("")],
+                     daemon=True).start()
+    try:
+        while not (line := lines.get(timeout=600)).startswith('{"clips"'):
+            assert line, "the demo exited before serving"
+        summary = json.loads(line)
+        assert summary["url"] == f"http://127.0.0.1:{port}" and summary["indexed"] == 6
+        body = requests.get(f"{summary['url']}/search", params={"q": "rain falling", "k": 2},
+                            timeout=60).json()
+        names = {r["filename"]: r["category"] for r in csv.DictReader(open(sample / "meta" / "esc50.csv"))}
+        assert [names[Path(r["uri"]).name] for r in body["results"]] == ["rain", "rain"]
+        assert '<form id="search">' in requests.get(f"{summary['url']}/", timeout=30).text
+    finally:
+        demo.send_signal(signal.SIGINT)
+        assert demo.wait(60) == 0
+    assert not port_open(port)
+    milvus_dir = str(tmp_path / "run" / "milvus")  # the demo's own Milvus Lite server is gone too
+    assert (tmp_path / "run" / "milvus" / "milvus-lite.log").exists()
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if milvus_dir in cmdline(p)]
+
+
+def cmdline(path: Path) -> str:
+    try:
+        return path.read_bytes().decode(errors="replace")
+    except OSError:  # the process ended while we looked
+        return ""
