@@ -56,8 +56,11 @@ _ID_CHUNK = 1000  # ids per `clip_id in [...]` filter
 _TRANSIENT_CODES = {2, 8, 101}
 _TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
                    grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+# "closed channel": another thread's failed call dropped the shared connection mid-flight (the
+# service's concurrent searches meet it under load); a fresh connection serves the retry.
 _TRANSIENT_WORDS = ("unavailable", "connection refused", "connection reset", "timed out",
-                    "timeout", "deadline exceeded", "not loaded", "fail connecting")
+                    "timeout", "deadline exceeded", "not loaded", "fail connecting",
+                    "closed channel")
 
 
 class StoreUnavailable(Exception):

@@ -149,6 +149,8 @@ def test_a_released_collection_is_reloaded_transparently(tmp_path, make_rows, ca
     (MilvusException(code=2, message="Fail connecting to server on x, server unavailable"), True),
     (MilvusException(code=101, message="collection not loaded"), True),
     (MilvusException(code=1, message="service not ready: unavailable"), True),
+    (MilvusException(code=1, message="Unexpected error, message=<Cannot invoke RPC on closed "
+                                     "channel!>"), True),  # another thread dropped the connection
     (MilvusException(code=1, message="field vector: dim mismatch"), False),
     (ParamError(message="bad param"), False),
     (ConnectionResetError(), True),
