@@ -319,6 +319,10 @@ class RetrievalModel(nn.Module):
             state = {k: v for k, v in state.items() if not k.startswith("reranker.")}
             state.update({f"reranker.{k}": v for k, v in _read(fs, path).items()})
         model = cls(cfg)
+        missing = sorted(set(model.state_dict()) - set(state))
+        if missing:
+            raise ValueError(f"{uri} was written by an older model (it lacks {', '.join(missing[:3])}, ...): "
+                             "retrain it with coattn train or coattn demo")
         model.load_state_dict(state)
         return model.to(map_location).eval()
 

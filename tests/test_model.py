@@ -161,3 +161,14 @@ def test_one_stage1_with_several_cascades(tmp_path):
         assert torch.equal(v, source.state_dict()[k]), k
     with pytest.raises(FileNotFoundError, match="single"):
         RetrievalModel.load(uri, cascade="single")
+
+
+def test_a_checkpoint_of_an_older_model_is_refused_clearly(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    uri = str(tmp_path / "ckpt")
+    model_with("single", dim=64).save(uri)
+    state = load_file(f"{uri}/model.safetensors")
+    save_file({k: v for k, v in state.items() if not k.startswith("reranker.score.")}, f"{uri}/model.safetensors")
+    with pytest.raises(ValueError, match="older model .*reranker.score"):
+        RetrievalModel.load(uri)
