@@ -57,11 +57,12 @@ def test_index_then_evaluate_jobs_use_both_nodes(ray_cluster, s3_server, sample_
     assert stored == {clip_id_for(f"s3://cluster/audio/{n}") for n in chosen}
     assert set(index["nodes"]) == nodes and sum(index["nodes"].values()) == len(chosen)
 
-    evaluate = submit(ray_cluster, "coattn", "evaluate", "--checkpoint", "s3://cluster/checkpoint",
-                      "--manifest", "s3://cluster/test.jsonl", "--report", "s3://cluster/report",
-                      "--snr", "clean,10", "--noise", "white", "--cache", "")
+    # two evaluation cells of one CPU each (the checkpoint under two names): one per node
+    evaluate = submit(ray_cluster, "coattn", "evaluate", "--checkpoint", "a=s3://cluster/checkpoint",
+                      "--checkpoint", "b=s3://cluster/checkpoint", "--manifest", "s3://cluster/test.jsonl",
+                      "--report", "s3://cluster/report", "--cache", "")
     report = {p.rsplit("/", 1)[-1] for p in fs.ls("cluster/report", refresh=True)}
     assert {"metrics.json", "report.md", "systems.png"} <= report and set(evaluate["files"]) == report
     metrics = json.loads(fs.cat("cluster/report/metrics.json"))
-    assert set(metrics["placement"]) == nodes and sum(metrics["placement"].values()) == 3
+    assert set(metrics["placement"]) == nodes and sum(metrics["placement"].values()) == 2
     assert metrics["systems"] == evaluate["systems"]
