@@ -147,6 +147,7 @@ def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options
     keep = relevant.any(dim=1)  # captions whose every clip failed to decode cannot be queries
     texts = [t for t, k in zip(texts, keep.tolist()) if k]
     twins = {i: s for i, s in enumerate(map(swap_events, texts)) if s}
+    tokens = cached_texts(text_encoder, texts + list(twins.values()), cache)  # one cache read
     return Features(ids, [uris[c] for c in ids], [segments[c] for c in ids], texts,
-                    cached_texts(text_encoder, texts, cache), relevant[keep], failures,
-                    dict(zip(twins, cached_texts(text_encoder, list(twins.values()), cache))))
+                    tokens[:len(texts)], relevant[keep], failures,
+                    dict(zip(twins, tokens[len(texts):])))

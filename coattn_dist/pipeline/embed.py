@@ -47,18 +47,20 @@ class SegmentEncoder:
         # Ray hands out read-only views of its blocks; torch wants arrays it may write
         return ok, self.encoder([np.array(batch["wave"][i]) for i in ok]) if ok else []
 
-    def columns(self, batch: dict[str, np.ndarray], segments: list[np.ndarray], **extra) -> dict:
-        n = len(segments)
+    def columns(self, batch: dict[str, np.ndarray], ok: list[int], segments: list[np.ndarray],
+                **extra) -> dict:
+        """The output batch: ``segments`` of the rows in `ok`, an empty (0, dim) array elsewhere."""
+        n = len(batch["kind"])
+        column = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * n
+        for i, s in zip(ok, segments):
+            column[i] = s
         rest = {k: v for k, v in batch.items() if k != "wave"}
-        return {**rest, **extra, "segments": np.fromiter(segments, dtype=object, count=n),
+        return {**rest, **extra, "segments": np.fromiter(column, dtype=object, count=n),
                 "node": np.full(n, self.node)}
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        segments = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * len(batch["kind"])
         ok, features = self.encode(batch)
-        for i, f in zip(ok, features):
-            segments[i] = f.cpu().numpy()
-        return self.columns(batch, segments)
+        return self.columns(batch, ok, [f.cpu().numpy() for f in features])
 
 
 class ClipEmbedder(SegmentEncoder):
@@ -74,12 +76,9 @@ class ClipEmbedder(SegmentEncoder):
         self.dim = self.model.cfg.model.dim
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        n = len(batch["kind"])
-        vectors = np.zeros((n, self.dim), dtype=np.float32)
-        segments = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * n
+        vectors = np.zeros((len(batch["kind"]), self.dim), dtype=np.float32)
         ok, features = self.encode(batch)
         if ok:
             vectors[ok] = embed_clips(self.model, [f.to(self.device) for f in features]).cpu().numpy()
-            for i, f in zip(ok, features):
-                segments[i] = pool_segments(f.cpu().numpy())
-        return self.columns(batch, segments, vector=vectors)
+        return self.columns(batch, ok, [pool_segments(f.cpu().numpy()) for f in features],
+                            vector=vectors)
