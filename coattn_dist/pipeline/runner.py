@@ -32,6 +32,9 @@ EMBED_CPUS, TASK_CPUS = 0.5, 0.25
 # Clips per embedding call. On a CPU the CNN's activations for 4 clips (12 blocks) stay in cache:
 # 16 clips per call cost 25-35 % more per clip (measured, 1 and 2 threads). A GPU wants more.
 CPU_BATCH, GPU_BATCH = 4, 16
+# How long the embed pool may take to start before the job fails with Ray's "not enough resources"
+# error: long enough for an autoscaler to bring up GPU nodes, short of hanging forever.
+ACTOR_START_TIMEOUT_S = 900
 
 
 @dataclass
@@ -102,7 +105,7 @@ def build_dataset(todo: pa.Table, sample_rate: int, batch_size: int | None,
     size, batch_size, resources = embed_pool(num_workers, batch_size)
     blocks = [todo.slice(i, batch_size) for i in range(0, todo.num_rows, batch_size)]
     size = min(size, len(blocks))  # an actor loads a model: none without a block to embed
-    return (ray.data.from_arrow(blocks)
+    dataset = (ray.data.from_arrow(blocks)
             .map_batches(read_bytes, fn_kwargs={"storage_options": storage_options},
                          batch_format="numpy", num_cpus=TASK_CPUS)
             .map_batches(decode_audio, fn_kwargs={"sample_rate": sample_rate},
@@ -110,6 +113,10 @@ def build_dataset(todo: pa.Table, sample_rate: int, batch_size: int | None,
             .map_batches(encoder_class, compute=ray.data.ActorPoolStrategy(size=size),
                          fn_constructor_kwargs=encoder_kwargs, batch_size=batch_size,
                          batch_format="numpy", **resources))
+    # Blocks go to whichever actors are up: without this wait, the first actor to load its model
+    # takes every block of a short job while the others (on other nodes) are still starting.
+    dataset.context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
+    return dataset
 
 
 def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: str,

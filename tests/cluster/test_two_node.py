@@ -46,11 +46,12 @@ def test_index_then_evaluate_jobs_use_both_nodes(ray_cluster, s3_server, sample_
     nodes = set(ray_cluster["nodes"])
     assert len(nodes) == 2
 
+    # one clip per block to a pool started whole (the job waits for it): both actors get blocks
     with milvus_lite_server(tmp_path / "milvus") as uri:
         index = submit(ray_cluster, "coattn", "index", "--source", "s3://cluster/audio",
                        "--checkpoint", "s3://cluster/checkpoint", "--milvus-uri", uri,
                        "--collection", "clips", "--failures", "s3://cluster/failures.parquet",
-                       "--num-workers", 2)
+                       "--num-workers", 2, "--batch-size", 1)
         with ClipStore(uri, "clips", DIM) as store:
             stored = store.all_ids()
     assert (index["indexed"], index["failed"]) == (len(chosen), 0)
