@@ -1,7 +1,7 @@
 """`coattn index`: embed audio from a folder, a bucket or a manifest into a Milvus collection.
 
 Runs on the local Ray, or on a cluster unchanged: `ray job submit -- python -m jobs.index ...`
-(`ray.init()` joins the cluster named by RAY_ADDRESS, or a running local one, else starts one).
+(`runtime.init_ray` joins the cluster named by RAY_ADDRESS, else starts a local Ray).
 Safe to rerun: clips already in the collection are skipped, new files are picked up.
 """
 from __future__ import annotations
@@ -11,10 +11,9 @@ import json
 import sys
 from dataclasses import asdict
 
-import ray
-
 from coattn_dist.pipeline.reader import list_folder, list_manifest
 from coattn_dist.pipeline.runner import IndexingStopped, run_index
+from coattn_dist.runtime import init_ray
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"coattn index: {error}", file=sys.stderr)
         return 2
-    if not ray.is_initialized():
-        ray.init()
+    init_ray()
     try:
         summary = run_index(listing, args.checkpoint, args.milvus_uri, args.collection, args.failures,
                             batch_size=args.batch_size, num_workers=args.num_workers,
