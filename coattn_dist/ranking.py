@@ -30,14 +30,18 @@ def embed_texts(model: RetrievalModel, tokens: list[torch.Tensor], batch: int = 
 
 
 @torch.no_grad()
-def rerank(model: RetrievalModel, tokens: torch.Tensor, segments: list[torch.Tensor],
-           stage1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One query's (n_tokens, D) features against its candidates -> (fused, stage-2) scores."""
-    seg, seg_mask = pad_segments(model, segments)
-    tok, tok_mask = pad_tokens(model, [tokens])
-    n = len(segments)
-    stage2 = model.reranker(tok.expand(n, -1, -1), tok_mask.expand(n, -1), seg, seg_mask)
-    return model.fuse(stage1, stage2), stage2
+def rerank(model: RetrievalModel, tokens: list[torch.Tensor], candidates: list[list[torch.Tensor]],
+           stage1: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Each query's (n_tokens, D) features against its own candidates' segments -> each query's
+    fused scores. Every (query, candidate) pair goes through one forward pass: a batch of
+    service requests costs one pass, not one per request."""
+    counts = [len(c) for c in candidates]
+    tok, tok_mask = pad_tokens(model, tokens)
+    seg, seg_mask = pad_segments(model, [s for c in candidates for s in c])
+    owner = torch.arange(len(tokens), device=tok.device).repeat_interleave(
+        torch.tensor(counts, device=tok.device))
+    stage2 = model.reranker(tok[owner], tok_mask[owner], seg, seg_mask)
+    return list(model.fuse(torch.cat(stage1), stage2).split(counts))
 
 
 @torch.no_grad()

@@ -50,23 +50,21 @@ def retrieve(store: ClipStore, vectors: np.ndarray, k: int, rerank_depth: int) -
 def rank(model: RetrievalModel, tokens: list[torch.Tensor], hits: list[list[Hit]],
          ks: list[int]) -> list[list[Result]]:
     """Each query's top-`k` of its candidates by fused score. Candidates that carry segment
-    features are rescored by the cascade (`ranking.rerank`, the function evaluation agrees
-    with); without them the stage-1 score ranks."""
-    return [_rank_one(model, t, h, k) for t, h, k in zip(tokens, hits, ks)]
-
-
-def _rank_one(model: RetrievalModel, tokens: torch.Tensor, hits: list[Hit], k: int) -> list[Result]:
-    if not hits:
-        return []
+    features are rescored by the cascade (`ranking.rerank`, all such queries in one pass);
+    without them the stage-1 score ranks."""
     device = model_device(model)
-    stage1 = torch.tensor([h.score for h in hits], dtype=torch.float32, device=device)
-    scores = stage1
-    if hits[0].segments is not None:
-        segments = [torch.from_numpy(h.segments).to(device) for h in hits]
-        scores, _ = rerank(model, tokens.to(device), segments, stage1)
-    order = scores.argsort(descending=True)[:k].tolist()
-    return [Result(hits[i].clip_id, hits[i].uri, hits[i].label, float(scores[i]),
-                   float(stage1[i])) for i in order]
+    stage1 = [torch.tensor([h.score for h in hs], dtype=torch.float32, device=device) for hs in hits]
+    scores = list(stage1)
+    todo = [i for i, hs in enumerate(hits) if hs and hs[0].segments is not None]
+    if todo:
+        fused = rerank(model, [tokens[i].to(device) for i in todo],
+                       [[torch.from_numpy(h.segments).to(device) for h in hits[i]] for i in todo],
+                       [stage1[i] for i in todo])
+        for i, f in zip(todo, fused):
+            scores[i] = f
+    return [[Result(hs[i].clip_id, hs[i].uri, hs[i].label, float(s[i]), float(s1[i]))
+             for i in s.argsort(descending=True)[:k].tolist()]
+            for hs, s, s1, k in zip(hits, scores, stage1, ks)]
 
 
 class Clock:

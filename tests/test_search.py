@@ -41,6 +41,17 @@ def test_ranks_and_scores_match_score_matrix(searcher, small_features, depth):
         assert set(answer.timings_ms) == {"encode", "retrieve", "rerank", "total"}
 
 
+def test_a_batch_ranks_each_query_as_it_ranks_alone(searcher, small_features):
+    """The cascade scores a batch's queries in one pass (as the service's batches do): padding to
+    the batch's longest query must not change any query's ranking."""
+    texts = small_features.texts[::5]
+    for text, answer in zip(texts, searcher.search_batch(texts, 5, 12)):
+        alone = searcher.search(text, k=5, rerank_depth=12)
+        assert [r.clip_id for r in answer.results] == [r.clip_id for r in alone.results]
+        torch.testing.assert_close(torch.tensor([r.score for r in answer.results]),
+                                   torch.tensor([r.score for r in alone.results]), atol=1e-5, rtol=0)
+
+
 def test_finds_the_described_sound(searcher, small_features):
     answer = searcher.search("a dog barks", k=2, rerank_depth=12)
     dogs = {c for c, row in zip(small_features.clip_ids, small_features.relevant.T)
