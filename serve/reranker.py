@@ -1,6 +1,6 @@
 """Deployment: the co-attention cascade over each query's candidates, fused with stage 1.
-Batched: the requests waiting when a replica frees up are ranked in one call. On a GPU when the
-cluster has one (the app asks for it), else on the replica's CPU."""
+Batched: the requests waiting when a replica frees up go through the cascade in one forward pass
+(`stages.rank`). On a GPU when the cluster has one (the app asks for it), else on the replica's CPU."""
 from __future__ import annotations
 
 import asyncio
