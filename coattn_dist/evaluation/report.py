@@ -70,7 +70,7 @@ def noise_plot(sweep: dict, title: str):
 
 def systems_plot(matrix: dict):
     """mAP@10 of every system on every (checkpoint, test set) pair, grouped bars."""
-    cells = [(f"{c} → {t}", systems) for c, tests in matrix.items() for t, systems in tests.items()]
+    cells = [(f"{c}\n→ {t}", systems) for c, tests in matrix.items() for t, systems in tests.items()]
     names = list(cells[0][1])
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cells) * len(names) / 2), 3.8))
     width = 0.8 / len(names)
