@@ -47,6 +47,12 @@ def markdown(metrics: dict) -> str:
             lines += [f"**{kind}**", ""]
             lines += _table(["SNR (dB)", *systems], [[snr, *(v[s] for s in systems)] for snr, v in by_snr.items()])
             lines.append("")
+    if metrics.get("text_perturbation"):
+        lines += ["## Perturbed query text: mAP@10 (typos, dropped words)", ""]
+        systems = list(next(iter(metrics["text_perturbation"].values())))
+        lines += _table(["checkpoint", *systems], [[c, *(p[s] for s in systems)]
+                                                   for c, p in metrics["text_perturbation"].items()])
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -74,6 +74,8 @@ def test_train_then_evaluate(sample_dir, tmp_path, capsys, ray_local, small_feat
     md = (report / "report.md").read_text()
     for system, m in metrics["systems"].items():
         assert f"| {system} | {m['R@1']:.3f} | {m['R@5']:.3f} | {m['R@10']:.3f} | {m['mAP@10']:.3f} |" in md
+    perturbed = metrics["text_perturbation"]["esc"]
+    assert "| esc | " + " | ".join(f"{perturbed[s]:.3f}" for s in perturbed) + " |" in md
     for png in ["systems.png", "noise-esc.png"]:
         with Image.open(report / png) as img:
             assert img.format == "PNG" and img.size[0] > 300
