@@ -24,6 +24,6 @@ class Reranker:
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def __call__(self, requests: list[tuple[np.ndarray, list[Hit], int]]) -> list[list[Result]]:
         """Each request is (query tokens, its candidates, k) -> its top-k results."""
-        tokens = [torch.from_numpy(t) for t, _, _ in requests]
+        tokens = [torch.tensor(t) for t, _, _ in requests]  # a copy: arrays from Ray are read-only
         return await asyncio.to_thread(rank, self.model, tokens, [h for _, h, _ in requests],
                                        [k for _, _, k in requests])
