@@ -94,7 +94,10 @@ def serve_sample(args: argparse.Namespace, summary: dict) -> int:
               flush=True)
         print(json.dumps({**summary, "indexed": indexed.indexed + indexed.skipped, "url": url}),
               flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)  # stop in order: Serve, then Milvus
+        # stop in order (Serve, then Milvus) on Ctrl-C or SIGTERM; SIGINT is set explicitly since a
+        # process started in the background (`cmd &` in a script) inherits it ignored
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
         try:
             while True:
                 time.sleep(3600)

@@ -73,9 +73,8 @@ def test_demo_serves_the_sample_until_interrupted(sample_dir, tmp_path):
         assert '<form id="search">' in requests.get(f"{summary['url']}/", timeout=30).text
     finally:
         demo.send_signal(signal.SIGINT)
-        # ~10 s on an idle machine (Serve's graceful replica stops, then Milvus, then Ray);
-        # a loaded 2-core machine took over 60 s
-        assert demo.wait(240) == 0
+        # ~10 s on an idle machine (Serve's graceful replica stops, then Milvus, then Ray)
+        assert demo.wait(120) == 0
     assert not port_open(port)
     milvus_dir = str(tmp_path / "run" / "milvus")  # the demo's own Milvus Lite server is gone too
     assert (tmp_path / "run" / "milvus" / "milvus-lite.log").exists()
