@@ -8,7 +8,8 @@
 The collection is `milvus_scale`'s (its generator, its insert path and its ANN measurement, run
 first): mixtures of real clips' stage-1 vectors with their real segment features. The service is
 the real app (`serve.app.run`, serve/config.yaml) on a local Ray with 2 CPUs, serving the checkpoint
-whose stage 1 made those vectors; clients are threads on the same machine, over loopback, sending
+whose stage 1 made those vectors, with Serve's fast request path (`runtime.SERVE_FAST_PATH`) and,
+side by side on a Ray of its own, without it (one client); clients are threads on the same machine, over loopback, sending
 `GET /search?k=10&rerank=50` with varied free-text queries. Per-stage numbers are the service's own
 `timings_ms` (the ingress' view: queueing and batching included). The reranker's cost against
 depth and cascade is measured in-process on real candidates from the same collection, one torch
@@ -114,22 +115,28 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
     return out
 
 
-def serve_and_load(uri: str, checkpoint: str) -> list[dict]:
+def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int]) -> list[dict]:
+    """The service on a fresh local Ray, with Serve's fast request path on or off (read by every
+    Serve process when Ray starts, so each setting gets its own Ray)."""
     import ray
     from ray import serve
 
+    from coattn_dist.runtime import SERVE_FAST_PATH, init_ray
     from coattn_dist.servers import free_port
     from serve.app import run as run_service
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for name, value in SERVE_FAST_PATH.items():
+        os.environ[name] = value if fast_path else "0"
+    init_ray(num_cpus=2, log_to_driver=False)
     try:
         url = run_service({"checkpoint": checkpoint, "milvus_uri": uri, "collection": "scale"},
                           port=free_port())
         load(url, 4, 40)  # warm-up: replicas, connections, caches
         levels = []
-        for clients, n in CONCURRENCY.items():
+        for clients, n in concurrency.items():
             levels.append(load(url, clients, n))
-            print(f"  {clients} clients: {levels[-1]}", file=sys.stderr, flush=True)
+            print(f"  fast path {'on' if fast_path else 'off'}, {clients} clients: {levels[-1]}",
+                  file=sys.stderr, flush=True)
         return levels
     finally:
         serve.shutdown()
@@ -141,11 +148,12 @@ def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with scale_collection(args, prefix="query-") as (uri, scale, checkpoint):
         print(f"  collection ready: {scale}", file=sys.stderr, flush=True)
-        levels = serve_and_load(uri, checkpoint)
+        plain = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
+        levels = serve_and_load(uri, checkpoint, fast_path=True, concurrency=CONCURRENCY)
         cost = reranker_cost(uri, checkpoint)
     result = {"backend": args.backend, "rows": args.rows, "index": scale["index"],
               "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
-              "levels": levels, "reranker": cost, "date": str(date.today()),
+              "levels": levels, "without_fast_path": plain, "reranker": cost, "date": str(date.today()),
               "checkpoint": checkpoint.replace(f"{REPO}/", ""),
               "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"}
     (args.workdir / f"query-{args.backend}-{args.rows}.json").write_text(json.dumps(result, indent=1))
@@ -174,6 +182,11 @@ def render(workdir: Path) -> str:
         if all(batched):  # runs before the batched forward pass have no such cell
             lines.append(f"| {r['backend']} {r['rows']:,}, depth 50, {BATCH} queries per call, "
                          "p50 per query | " + " | ".join(str(b["per_query_ms"]) for b in batched) + " |")
+    for r in runs:
+        if "without_fast_path" in r:  # runs before the fast path have no such cell
+            on, off = r["levels"][0]["latency_ms"]["p50"], r["without_fast_path"][0]["latency_ms"]["p50"]
+            lines += ["", f"{r['backend']} {r['rows']:,}, one client, p50: {on} ms with Serve's fast "
+                      f"path, {off} ms without ({off / on:.2f}x)"]
     notes = [f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "
              f"{r['checkpoint']}, Milvus top-50 with features alone p50 "
              f"{r['retrieve_top50_segments_ms']['p50_ms']} ms" for r in runs]

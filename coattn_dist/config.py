@@ -33,7 +33,7 @@ class ModelConfig:
     max_segments: int = 32  # longer clips are average-pooled down to this many (= the store's limit)
     max_tokens: int = 64  # positions the reranker knows for words
     pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
-    cascade: str = "iterated:3"  # reranker: "single", "stacked:K" or "iterated:T"
+    cascade: str = "single"  # or "stacked:K", "iterated:T"; single ranks as well, costs least
     heads: int = 4
     ffn_mult: int = 2
     dropout: float = 0.1

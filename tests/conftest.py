@@ -55,7 +55,10 @@ def ray_local():
     actors that an earlier test's Ray Data job keeps alive must not starve a later Ray Train run."""
     import ray
 
+    from coattn_dist.runtime import use_serve_fast_path
+
     if not ray.is_initialized():
+        use_serve_fast_path()  # the service's tests run it as it is deployed
         ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
