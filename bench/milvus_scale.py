@@ -49,9 +49,11 @@ def base_features(workdir: Path, checkpoint: str | None) -> tuple[np.ndarray, li
     cache = workdir / "base_features.npz"
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
-        n = data["counts"]
-        segments = np.split(data["segments"], np.cumsum(n)[:-1])
-        return data["vectors"], segments, str(data["checkpoint"])
+        # the cached vectors came through one checkpoint's stage 1: reused for that one only
+        if str(data["checkpoint"]) == (checkpoint or "untrained"):
+            n = data["counts"]
+            segments = np.split(data["segments"], np.cumsum(n)[:-1])
+            return data["vectors"], segments, str(data["checkpoint"])
     torch.manual_seed(0)
     model = RetrievalModel.load(checkpoint) if checkpoint else RetrievalModel(Config()).eval()
     encoder = build_audio_encoder(model.cfg.audio)

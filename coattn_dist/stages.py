@@ -58,7 +58,8 @@ def rank(model: RetrievalModel, tokens: list[torch.Tensor], hits: list[list[Hit]
     todo = [i for i, hs in enumerate(hits) if hs and hs[0].segments is not None]
     if todo:
         fused = rerank(model, [tokens[i].to(device) for i in todo],
-                       [[torch.from_numpy(h.segments).to(device) for h in hits[i]] for i in todo],
+                       [[torch.tensor(h.segments, dtype=torch.float32, device=device) for h in hits[i]]
+                        for i in todo],
                        [stage1[i] for i in todo])
         for i, f in zip(todo, fused):
             scores[i] = f

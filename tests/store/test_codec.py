@@ -12,8 +12,8 @@ def test_round_trip_keeps_float16_precision_and_shape():
     text = encode_segments(x)
     assert text.startswith("5,512:")
     y = decode_segments(text)
-    assert y.dtype == np.float32 and y.shape == (5, 512)
-    np.testing.assert_array_equal(y, x.astype(np.float16).astype(np.float32))
+    assert y.dtype == np.float16 and y.shape == (5, 512)
+    np.testing.assert_array_equal(y, x.astype(np.float16))
     np.testing.assert_allclose(y, x, rtol=2**-10, atol=1e-7)
 
 
