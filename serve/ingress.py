@@ -19,6 +19,7 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
+from ray.serve._private import constants as serve_constants
 from ray.serve.handle import DeploymentHandle
 
 from coattn_dist.stages import Answer, Clock
@@ -63,7 +64,13 @@ def _chunks(fs, path: str) -> Iterator[bytes]:
 class Ingress:
     def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle,
                  reranker: DeploymentHandle, storage_options: dict):
-        self.encoder, self.retriever, self.reranker = encoder, retriever, reranker
+        # A handle keeps the options of the process that built the app, which may have imported
+        # Serve before the fast path was set (runtime.SERVE_FAST_PATH): this replica's own setting
+        # decides whether calls go by value over the replicas' gRPC servers. (Read here, not at
+        # import: this class travels by value, with the driver's module globals.)
+        by_reference = not serve_constants.RAY_SERVE_USE_GRPC_BY_DEFAULT
+        self.encoder, self.retriever, self.reranker = (
+            h.options(_by_reference=by_reference) for h in (encoder, retriever, reranker))
         self.storage_options = storage_options
         self.page = PAGE.read_text()
 
