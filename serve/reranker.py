@@ -21,7 +21,7 @@ class Reranker:
         self.model = RetrievalModel.load(checkpoint, storage_options=storage_options,
                                          map_location=device)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.0)
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def __call__(self, requests: list[tuple[np.ndarray, list[Hit], int]]) -> list[list[Result]]:
         """Each request is (query tokens, its candidates, k) -> its top-k results."""
         tokens = [torch.tensor(t) for t, _, _ in requests]  # a copy: arrays from Ray are read-only
