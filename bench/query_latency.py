@@ -115,6 +115,23 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
     return out
 
 
+def milvus_top50_ms(uri: str, checkpoint: str, n: int = 30) -> float:
+    """Milvus' own top-50 with features, p50, right before a service run: tells a Milvus busy with
+    background work (compaction after a large insert) from a slow service."""
+    from coattn_dist.model import RetrievalModel
+    from coattn_dist.store import ClipStore
+
+    dim = RetrievalModel.load(checkpoint).cfg.model.dim
+    vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
+    ms = []
+    with ClipStore(uri, "scale", dim) as store:
+        for v in vectors:
+            start = time.perf_counter()
+            store.search(v[None], 50, with_segments=True)
+            ms.append((time.perf_counter() - start) * 1e3)
+    return round(statistics.median(ms[1:]), 1)
+
+
 def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int]) -> list[dict]:
     """The service on a fresh local Ray, with Serve's fast request path on or off (read by every
     Serve process when Ray starts, so each setting gets its own Ray)."""
@@ -134,7 +151,8 @@ def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict
         load(url, 4, 40)  # warm-up: replicas, connections, caches
         levels = []
         for clients, n in concurrency.items():
-            levels.append(load(url, clients, n))
+            milvus_ms = milvus_top50_ms(uri, checkpoint)
+            levels.append({**load(url, clients, n), "milvus_top50_p50_ms": milvus_ms})
             print(f"  fast path {'on' if fast_path else 'off'}, {clients} clients: {levels[-1]}",
                   file=sys.stderr, flush=True)
         return levels
@@ -163,13 +181,15 @@ def render(workdir: Path) -> str:
     runs = sorted((json.loads(p.read_text()) for p in workdir.glob("query-*.json")),
                   key=lambda r: (r["rows"], r["backend"]))
     lines = ["| backend | rows | index | clients | QPS | p50 / p95 / p99 ms | encode / retrieve / "
-             "rerank p50 ms | errors |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "rerank p50 ms | Milvus alone p50 ms | errors |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         for level in r["levels"]:
             lat, st = level["latency_ms"], level["stages_p50_ms"]
             lines.append(f"| {r['backend']} | {r['rows']:,} | {r['index']} | {level['clients']} | "
                          f"{level['qps']} | {lat['p50']} / {lat['p95']} / {lat['p99']} | "
                          f"{st['encode']} / {st['retrieve']} / {st['rerank']} | "
+                         f"{level.get('milvus_top50_p50_ms', '')} | "
                          f"{level['errors']}/{level['requests']} |")
     lines += ["", "Reranker alone, ms per query (p50 / p99), one torch thread, real candidates:", "",
               "| run | " + " | ".join(CASCADES) + " |", "| --- |" + " --- |" * len(CASCADES)]
