@@ -9,12 +9,12 @@ The collection is `milvus_scale`'s (its generator, its insert path and its ANN m
 first): mixtures of real clips' stage-1 vectors with their real segment features. The service is
 the real app (`serve.app.run`, serve/config.yaml) on a local Ray with 2 CPUs, serving the checkpoint
 whose stage 1 made those vectors, with Serve's fast request path (`runtime.SERVE_FAST_PATH`) and,
-side by side on a Ray of its own, without it (one client); clients are threads on the same machine, over loopback, sending
-`GET /search?k=10&rerank=50` with varied free-text queries. Per-stage numbers are the service's own
-`timings_ms` (the ingress' view: queueing and batching included). The reranker's cost against
-depth and cascade is measured in-process on real candidates from the same collection, one torch
-thread (what a 1-CPU replica gets), with freshly initialised cascades (cost does not depend on the
-weights). Each run writes WORKDIR/query-<backend>-<rows>.json; --table renders all of them.
+side by side on a Ray of its own, without it (one client); clients are threads on the same
+machine, over loopback, sending `GET /search?k=10&rerank=50` with varied free-text queries.
+Per-stage numbers are the service's own `timings_ms` (the ingress' view: queueing and batching
+included). The reranker's cost against depth and cascade is measured in-process on real
+candidates from the same collection, one torch thread (what a 1-CPU replica gets), with freshly
+initialised cascades (cost does not depend on the weights). Each run writes WORKDIR/query-<backend>-<rows>.json; --table renders all of them.
 """
 from __future__ import annotations
 
@@ -115,19 +115,19 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
     return out
 
 
-def milvus_top50_ms(uri: str, checkpoint: str, n: int = 30) -> float:
-    """Milvus' own top-50 with features, p50, right before a service run: tells a Milvus busy with
-    background work (compaction after a large insert) from a slow service."""
-    from coattn_dist.model import RetrievalModel
+def milvus_top50_ms(uri: str, dim: int, n: int = 30) -> float:
+    """Milvus' own top-50 with features (the service's `retrieve`), p50, right before a service
+    run: tells a Milvus busy with background work (compaction after a large insert) from a slow
+    service."""
+    from coattn_dist.stages import retrieve
     from coattn_dist.store import ClipStore
 
-    dim = RetrievalModel.load(checkpoint).cfg.model.dim
     vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
     ms = []
     with ClipStore(uri, "scale", dim) as store:
         for v in vectors:
             start = time.perf_counter()
-            store.search(v[None], 50, with_segments=True)
+            retrieve(store, v[None], 10, 50)
             ms.append((time.perf_counter() - start) * 1e3)
     return round(statistics.median(ms[1:]), 1)
 
@@ -138,10 +138,12 @@ def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict
     import ray
     from ray import serve
 
+    from coattn_dist.model import RetrievalModel
     from coattn_dist.runtime import SERVE_FAST_PATH, init_ray
     from coattn_dist.servers import free_port
     from serve.app import run as run_service
 
+    dim = RetrievalModel.load(checkpoint).cfg.model.dim
     for name, value in SERVE_FAST_PATH.items():
         os.environ[name] = value if fast_path else "0"
     init_ray(num_cpus=2, log_to_driver=False)
@@ -151,7 +153,7 @@ def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict
         load(url, 4, 40)  # warm-up: replicas, connections, caches
         levels = []
         for clients, n in concurrency.items():
-            milvus_ms = milvus_top50_ms(uri, checkpoint)
+            milvus_ms = milvus_top50_ms(uri, dim)
             levels.append({**load(url, clients, n), "milvus_top50_p50_ms": milvus_ms})
             print(f"  fast path {'on' if fast_path else 'off'}, {clients} clients: {levels[-1]}",
                   file=sys.stderr, flush=True)
@@ -171,7 +173,8 @@ def run(args: argparse.Namespace) -> None:
         cost = reranker_cost(uri, checkpoint)
     result = {"backend": args.backend, "rows": args.rows, "index": scale["index"],
               "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
-              "levels": levels, "without_fast_path": plain, "reranker": cost, "date": str(date.today()),
+              "levels": levels, "without_fast_path": plain, "reranker": cost,
+              "date": str(date.today()),
               "checkpoint": checkpoint.replace(f"{REPO}/", ""),
               "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"}
     (args.workdir / f"query-{args.backend}-{args.rows}.json").write_text(json.dumps(result, indent=1))
