@@ -3,6 +3,7 @@ against aisfx's own pipeline (librosa log-mel, one clip at a time), same clips, 
 
     .venv/bin/python bench/encode_audio.py [--clips 24] [--threads 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,9 @@ def package_pipeline(encoder: AisfxEncoder, paths: list[Path]) -> None:
     from aisfx.spectrogram.spectrogram_librosa import compute_spectrogram
 
     for p in paths:
-        spec = spectrogram_normalize(compute_spectrogram(str(p), 44100.0, 2048, 1024, 96, 0.0, 22050.0).T)
+        spec = spectrogram_normalize(
+            compute_spectrogram(str(p), 44100.0, 2048, 1024, 96, 0.0, 22050.0).T
+        )
         blocks = torch.tensor(blocking(spec, 100, encoder.hop_frames, True), dtype=torch.float32)
         with torch.inference_mode():
             encoder.cnn(blocks)
@@ -46,13 +49,20 @@ def main() -> None:
     ours(encoder, paths[:2], 2)  # warm up both paths
     package_pipeline(encoder, paths[:1])
     times = {}
-    for name, fn in [("aisfx pipeline (librosa, per clip)", lambda: package_pipeline(encoder, paths)),
-                     (f"coattn AisfxEncoder (torch, batch {args.batch})", lambda: ours(encoder, paths, args.batch))]:
+    for name, fn in [
+        ("aisfx pipeline (librosa, per clip)", lambda: package_pipeline(encoder, paths)),
+        (
+            f"coattn AisfxEncoder (torch, batch {args.batch})",
+            lambda: ours(encoder, paths, args.batch),
+        ),
+    ]:
         start = time.perf_counter()
         fn()
         times[name] = time.perf_counter() - start
     base = next(iter(times.values()))
-    print(f"| encoder path ({len(paths)} clips of 5 s, {args.threads} threads) | clips/s | speed-up |")
+    print(
+        f"| encoder path ({len(paths)} clips of 5 s, {args.threads} threads) | clips/s | speed-up |"
+    )
     print("|---|---|---|")
     for name, t in times.items():
         print(f"| {name} | {len(paths) / t:.2f} | {base / t:.2f}x |")

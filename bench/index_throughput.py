@@ -11,6 +11,7 @@ Lite server, into their own collections, and start from loading the checkpoint. 
 (naive, Ray, naive, ...) so that background load hits both alike; the table gives medians, end to
 end and in the steady state (first row stored to last), which is the rate that matters at scale.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,7 +57,7 @@ def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
     from coattn_dist.audio import load
     from coattn_dist.encoders import build_audio_encoder
     from coattn_dist.model import RetrievalModel
-    from coattn_dist.ranking import embed_clips
+    from coattn_dist.query.embed import embed_clips
     from coattn_dist.store import ClipStore
 
     start = time.monotonic()
@@ -76,8 +77,15 @@ def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
     return Run(time.monotonic() - start, (listing.num_rows - 1) / (last - first))
 
 
-def with_ray(listing, checkpoint: str, milvus_uri: str, collection: str, scratch: Path,
-             batch_size: int | None, num_workers: int | None) -> Run:
+def with_ray(
+    listing,
+    checkpoint: str,
+    milvus_uri: str,
+    collection: str,
+    scratch: Path,
+    batch_size: int | None,
+    num_workers: int | None,
+) -> Run:
     """`run_index`, with the collection's row count sampled on the side for the steady rate."""
     from coattn_dist.pipeline.runner import run_index
     from coattn_dist.store import ClipStore
@@ -93,9 +101,16 @@ def with_ray(listing, checkpoint: str, milvus_uri: str, collection: str, scratch
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        summary = run_index(listing, checkpoint, milvus_uri, collection,
-                            str(scratch / "failures.parquet"), batch_size=batch_size,
-                            num_workers=num_workers, progress_every_s=30)
+        summary = run_index(
+            listing,
+            checkpoint,
+            milvus_uri,
+            collection,
+            str(scratch / "failures.parquet"),
+            batch_size=batch_size,
+            num_workers=num_workers,
+            progress_every_s=30,
+        )
     finally:
         done.set()
         sampler.join()
@@ -114,7 +129,10 @@ def embed_only(device: str, batch_size: int, clips: int) -> None:
         embedder = ClipEmbedder(random_checkpoint(Path(tmp)), device=device)
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(5 * 44100).astype(np.float32) * 0.1 for _ in range(batch_size)]
-    batch = {"wave": np.fromiter(waves, dtype=object), "kind": np.array([""] * batch_size, dtype=object)}
+    batch = {
+        "wave": np.fromiter(waves, dtype=object),
+        "kind": np.array([""] * batch_size, dtype=object),
+    }
     embedder(batch)  # warm-up: kernels, allocator
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -124,13 +142,21 @@ def embed_only(device: str, batch_size: int, clips: int) -> None:
         done += batch_size
     seconds = time.perf_counter() - start
     name = torch.cuda.get_device_name() if device.startswith("cuda") else machine()
-    print(f"| embed stage (`ClipEmbedder`), {name} | batch {batch_size} | {done} clips | "
-          f"{seconds:.1f} s | **{done / seconds:.1f} clips/s** |")
+    print(
+        f"| embed stage (`ClipEmbedder`), {name} | batch {batch_size} | {done} clips | "
+        f"{seconds:.1f} s | **{done / seconds:.1f} clips/s** |"
+    )
 
 
 def machine() -> str:
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GiB, torch {torch.__version__}"
 
@@ -140,18 +166,27 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str) -> s
     e2e = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
     steady = {k: statistics.median(r.steady for r in v) for k, v in runs.items()}
     listed = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
-    rows = [("naive loop: decode → embed → upsert, one clip at a time", "naive"),
-            ("`coattn index` (Ray Data)", "ray")]
-    lines = [f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
-             f"alternating runs each, medians; {machine()}; {date.today()}; load average before / "
-             f"after: {load}.", "",
-             "| pipeline | end to end: s (runs) | clips/s | steady state: clips/s (runs) |",
-             "| --- | --- | --- | --- |"]
+    rows = [
+        ("naive loop: decode → embed → upsert, one clip at a time", "naive"),
+        ("`coattn index` (Ray Data)", "ray"),
+    ]
+    lines = [
+        f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
+        f"alternating runs each, medians; {machine()}; {date.today()}; load average before / "
+        f"after: {load}.",
+        "",
+        "| pipeline | end to end: s (runs) | clips/s | steady state: clips/s (runs) |",
+        "| --- | --- | --- | --- |",
+    ]
     for label, key in rows:
-        lines.append(f"| {label} | {e2e[key]:.1f} ({listed(r.seconds for r in runs[key])}) | "
-                     f"{clips / e2e[key]:.2f} | {steady[key]:.2f} ({listed(r.steady for r in runs[key])}) |")
-    lines.append(f"| **speed-up** | | **{e2e['naive'] / e2e['ray']:.2f}×** | "
-                 f"**{steady['ray'] / steady['naive']:.2f}×** |")
+        lines.append(
+            f"| {label} | {e2e[key]:.1f} ({listed(r.seconds for r in runs[key])}) | "
+            f"{clips / e2e[key]:.2f} | {steady[key]:.2f} ({listed(r.steady for r in runs[key])}) |"
+        )
+    lines.append(
+        f"| **speed-up** | | **{e2e['naive'] / e2e['ray']:.2f}×** | "
+        f"**{steady['ray'] / steady['naive']:.2f}×** |"
+    )
     lines += ["", f"`ray.init()` took {init_s:.1f} s more, not counted (a cluster is already up)."]
     return "\n".join(lines)
 
@@ -183,7 +218,7 @@ def main() -> None:
     import ray
 
     from coattn_dist.pipeline.reader import list_folder
-    from coattn_dist.servers import milvus_lite_server
+    from coattn_dist.store.lite_server import milvus_lite_server
 
     load = f"{os.getloadavg()[0]:.1f}"
     listing = list_folder(args.source).slice(0, args.clips)
@@ -200,10 +235,22 @@ def main() -> None:
         with milvus_lite_server(scratch / "milvus") as uri:
             for i in range(args.repeat):
                 runs["naive"].append(naive(listing, checkpoint, uri, f"naive_{i}"))
-                runs["ray"].append(with_ray(listing, checkpoint, uri, f"ray_{i}", scratch,
-                                            args.batch_size, args.num_workers))
-                print(f"run {i}: naive {runs['naive'][-1]}, ray {runs['ray'][-1]}",
-                      file=sys.stderr, flush=True)
+                runs["ray"].append(
+                    with_ray(
+                        listing,
+                        checkpoint,
+                        uri,
+                        f"ray_{i}",
+                        scratch,
+                        args.batch_size,
+                        args.num_workers,
+                    )
+                )
+                print(
+                    f"run {i}: naive {runs['naive'][-1]}, ray {runs['ray'][-1]}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         ray.shutdown()
     text = table(listing.num_rows, runs, init_s, f"{load} / {os.getloadavg()[0]:.1f}")
     print(text)

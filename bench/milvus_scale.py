@@ -14,6 +14,7 @@ the index job and the service use. Recall@10 is against exact inner-product sear
 held-out vectors from the same generator. Each run writes WORKDIR/<backend>-<rows>-<index>.json;
 --table renders all of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,15 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # tests.harness: the servers a benchmark starts
 SUBSET = REPO.parent / "shared" / "datasets" / "esc50-subset" / "audio"
 MARKER = "milvus_scale"
 QUERIES = 200
 
 
-def base_features(workdir: Path, checkpoint: str | None) -> tuple[np.ndarray, list[np.ndarray], str]:
+def base_features(
+    workdir: Path, checkpoint: str | None
+) -> tuple[np.ndarray, list[np.ndarray], str]:
     """(stage-1 vectors, segment features) of the real subset clips, computed once and cached."""
     import torch
 
@@ -42,7 +46,7 @@ def base_features(workdir: Path, checkpoint: str | None) -> tuple[np.ndarray, li
     from coattn_dist.config import Config
     from coattn_dist.encoders import build_audio_encoder
     from coattn_dist.model import RetrievalModel
-    from coattn_dist.ranking import embed_clips
+    from coattn_dist.query.embed import embed_clips
 
     demo = REPO / "runs" / "demo" / "checkpoint"
     checkpoint = checkpoint or (str(demo) if demo.exists() else None)
@@ -63,8 +67,13 @@ def base_features(workdir: Path, checkpoint: str | None) -> tuple[np.ndarray, li
         segments += encoder([load(str(f), encoder.sample_rate) for f in files[i : i + 16]])
     vectors = embed_clips(model, segments).numpy()
     segments = [s.numpy().astype(np.float16) for s in segments]
-    np.savez(cache, vectors=vectors, segments=np.concatenate(segments),
-             counts=[len(s) for s in segments], checkpoint=checkpoint or "untrained")
+    np.savez(
+        cache,
+        vectors=vectors,
+        segments=np.concatenate(segments),
+        counts=[len(s) for s in segments],
+        checkpoint=checkpoint or "untrained",
+    )
     return vectors, segments, checkpoint or "untrained"
 
 
@@ -88,8 +97,9 @@ def rss_mib(data_dir: Path) -> float:
     total = 0
     for proc in Path("/proc").glob("[0-9]*"):
         try:
-            mine = (str(data_dir) in (proc / "cmdline").read_bytes().decode(errors="replace")
-                    or os.readlink(proc / "cwd").startswith(str(data_dir)))
+            mine = str(data_dir) in (proc / "cmdline").read_bytes().decode(
+                errors="replace"
+            ) or os.readlink(proc / "cwd").startswith(str(data_dir))
             if mine:
                 status = (proc / "status").read_text()
                 total += int(status.split("VmRSS:")[1].split()[0])
@@ -134,7 +144,9 @@ def percentiles(seconds: list[float]) -> dict:
     return {f"p{q}_ms": round(float(np.percentile(ms, q)), 2) for q in (50, 99)}
 
 
-def measure(uri: str, data_dir: Path, rows: int, index: str, mixtures: Mixtures, chunk: int = 10_000) -> dict:
+def measure(
+    uri: str, data_dir: Path, rows: int, index: str, mixtures: Mixtures, chunk: int = 10_000
+) -> dict:
     from coattn_dist.store import ClipStore
 
     result = {"rows": rows, "index": index}
@@ -146,12 +158,24 @@ def measure(uri: str, data_dir: Path, rows: int, index: str, mixtures: Mixtures,
         for i, first in enumerate(range(0, rows, chunk)):
             vectors, base = mixtures.batch(seed=i, n=min(chunk, rows - first))
             all_vectors[first : first + len(vectors)] = vectors
-            store.upsert([{"clip_id": f"c{first + j:09d}", "vector": v, "uri": f"s3://bench/{first + j}.flac",
-                           "label": "", "segments": mixtures.segments[b]}
-                          for j, (v, b) in enumerate(zip(vectors, base))])
+            store.upsert(
+                [
+                    {
+                        "clip_id": f"c{first + j:09d}",
+                        "vector": v,
+                        "uri": f"s3://bench/{first + j}.flac",
+                        "label": "",
+                        "segments": mixtures.segments[b],
+                    }
+                    for j, (v, b) in enumerate(zip(vectors, base))
+                ]
+            )
             if i % 10 == 0:
-                print(f"  inserted {first + len(vectors):,} rows in {time.monotonic() - start:.0f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  inserted {first + len(vectors):,} rows in {time.monotonic() - start:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         result["insert_s"] = round(time.monotonic() - start, 1)
         result["insert_rows_per_s"] = round(rows / result["insert_s"])
         start = time.monotonic()
@@ -174,26 +198,36 @@ def measure(uri: str, data_dir: Path, rows: int, index: str, mixtures: Mixtures,
             latency50.append(time.perf_counter() - t)
             assert hits[0].segments.shape[1] == 512
         recall = np.mean([len(set(f) & e) / 10 for f, e in zip(found, exact)])
-        result.update(recall_at_10=round(float(recall), 4), search_top10=percentiles(latency10),
-                      search_top50_with_segments=percentiles(latency50),
-                      server_rss_mib=round(rss_mib(data_dir)), disk_mib=round(disk_mib(data_dir)))
+        result.update(
+            recall_at_10=round(float(recall), 4),
+            search_top10=percentiles(latency10),
+            search_top50_with_segments=percentiles(latency50),
+            server_rss_mib=round(rss_mib(data_dir)),
+            disk_mib=round(disk_mib(data_dir)),
+        )
     return result
 
 
 def render(workdir: Path) -> str:
     runs = [json.loads(p.read_text()) for p in sorted(workdir.glob("*-*-*.json"))]
-    lines = ["| backend | rows | index | insert rows/s | flush + index build | search top-10 p50 / p99 | "
-             "top-50 + segments p50 / p99 | recall@10 | server RSS | disk |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| backend | rows | index | insert rows/s | flush + index build | search top-10 p50 / p99 | "
+        "top-50 + segments p50 / p99 | recall@10 | server RSS | disk |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in sorted(runs, key=lambda r: (r["backend"], r["rows"], r["index"])):
         lines.append(
             f"| {r['backend']} | {r['rows']:,} | {r['index']} | {r['insert_rows_per_s']:,} | "
             f"{r['flush_s']} + {r['index_wait_s']} s | {r['search_top10']['p50_ms']} / "
             f"{r['search_top10']['p99_ms']} ms | {r['search_top50_with_segments']['p50_ms']} / "
             f"{r['search_top50_with_segments']['p99_ms']} ms | {r['recall_at_10']} | "
-            f"{r['server_rss_mib'] / 1024:.1f} GiB | {r['disk_mib'] / 1024:.1f} GiB |")
-    notes = {f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, base vectors from "
-             f"checkpoint {r['checkpoint'].replace(f'{REPO}/', '')}" for r in runs}
+            f"{r['server_rss_mib'] / 1024:.1f} GiB | {r['disk_mib'] / 1024:.1f} GiB |"
+        )
+    notes = {
+        f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, base vectors from "
+        f"checkpoint {r['checkpoint'].replace(f'{REPO}/', '')}"
+        for r in runs
+    }
     return "\n".join(lines + [""] + [f"- {n}" for n in sorted(notes)])
 
 
@@ -203,9 +237,15 @@ def scale_main(doc: str, run, render, marker: str) -> None:
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--backend", choices=["lite", "standalone"])
     p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--index", default="auto", help="auto (Lite: FLAT, Milvus: HNSW), FLAT, IVF_FLAT, HNSW")
-    p.add_argument("--milvus-python", help="interpreter of a venv with `milvus==2.3.5` (standalone)")
-    p.add_argument("--checkpoint", help="stage 1 for the base vectors (default: runs/demo/checkpoint)")
+    p.add_argument(
+        "--index", default="auto", help="auto (Lite: FLAT, Milvus: HNSW), FLAT, IVF_FLAT, HNSW"
+    )
+    p.add_argument(
+        "--milvus-python", help="interpreter of a venv with `milvus==2.3.5` (standalone)"
+    )
+    p.add_argument(
+        "--checkpoint", help="stage 1 for the base vectors (default: runs/demo/checkpoint)"
+    )
     p.add_argument("--workdir", type=Path, default=Path("/tmp/coattn-bench"))
     p.add_argument("--table", action="store_true", help="render every result in WORKDIR")
     p.add_argument("--write", type=Path, help="put the table into this Markdown file's section")
@@ -228,13 +268,17 @@ def scale_collection(args: argparse.Namespace, prefix: str = "") -> Iterator[tup
     measured while built; yields (uri, measurements, checkpoint) and removes the data after."""
     import shutil
 
-    from coattn_dist.servers import milvus_lite_server, milvus_standalone
+    from coattn_dist.store.lite_server import milvus_lite_server
+    from tests.harness.servers import milvus_standalone
 
     vectors, segments, checkpoint = base_features(args.workdir, args.checkpoint)
     data_dir = args.workdir / f"{prefix}{args.backend}-{args.rows}-data"
     shutil.rmtree(data_dir, ignore_errors=True)
-    server = (milvus_lite_server(data_dir) if args.backend == "lite"
-              else milvus_standalone(data_dir, python=args.milvus_python))
+    server = (
+        milvus_lite_server(data_dir)
+        if args.backend == "lite"
+        else milvus_standalone(data_dir, python=args.milvus_python)
+    )
     try:
         with server as uri:
             result = measure(uri, data_dir, args.rows, args.index, Mixtures(vectors, segments))
@@ -246,9 +290,13 @@ def scale_collection(args: argparse.Namespace, prefix: str = "") -> Iterator[tup
 def run(args: argparse.Namespace) -> None:
     with scale_collection(args) as (_, result, checkpoint):
         pass
-    result.update(backend=args.backend, date=str(date.today()), checkpoint=checkpoint,
-                  machine=f"{os.cpu_count()} CPUs, "
-                  f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB")
+    result.update(
+        backend=args.backend,
+        date=str(date.today()),
+        checkpoint=checkpoint,
+        machine=f"{os.cpu_count()} CPUs, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+    )
     name = f"{args.backend}-{args.rows}-{result['index']}.json"
     (args.workdir / name).write_text(json.dumps(result, indent=1))
 

@@ -16,6 +16,7 @@ included). The reranker's cost against depth and cascade is measured in-process 
 candidates from the same collection, one torch thread (what a 1-CPU replica gets), with freshly
 initialised cascades (cost does not depend on the weights). Each run writes WORKDIR/query-<backend>-<rows>.json; --table renders all of them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,28 @@ sys.path.insert(0, str(REPO / "bench"))
 from milvus_scale import scale_collection, scale_main  # noqa: E402
 
 MARKER = "query_latency"
-QUERIES = ["a dog barking in the distance", "heavy rain pouring down on a roof",
-           "someone knocks on a wooden door", "a baby is crying", "church bells ringing",
-           "a helicopter flying overhead", "a clock ticking", "waves crashing on the shore",
-           "birds chirping in the morning", "a car horn honking", "glass shattering on the floor",
-           "footsteps on a wooden floor", "a cat meowing", "thunder rumbling", "a toilet flushing",
-           "people clapping", "keyboard typing", "a siren wailing", "wind blowing", "a rooster crowing"]
+QUERIES = [
+    "a dog barking in the distance",
+    "heavy rain pouring down on a roof",
+    "someone knocks on a wooden door",
+    "a baby is crying",
+    "church bells ringing",
+    "a helicopter flying overhead",
+    "a clock ticking",
+    "waves crashing on the shore",
+    "birds chirping in the morning",
+    "a car horn honking",
+    "glass shattering on the floor",
+    "footsteps on a wooden floor",
+    "a cat meowing",
+    "thunder rumbling",
+    "a toilet flushing",
+    "people clapping",
+    "keyboard typing",
+    "a siren wailing",
+    "wind blowing",
+    "a rooster crowing",
+]
 CONCURRENCY = {1: 60, 8: 160, 32: 320}  # clients -> requests
 DEPTHS, CASCADES = (10, 50, 200), ("single", "stacked:2", "iterated:3")
 BATCH = 8  # the reranker deployment's max_batch_size
@@ -60,8 +77,9 @@ def load(url: str, clients: int, requests_total: int, k: int = 10, depth: int = 
             for i in range(n, requests_total, clients):
                 q = QUERIES[i % len(QUERIES)]
                 start = time.perf_counter()
-                response = session.get(f"{url}/search", params={"q": q, "k": k, "rerank": depth},
-                                       timeout=120)
+                response = session.get(
+                    f"{url}/search", params={"q": q, "k": k, "rerank": depth}, timeout=120
+                )
                 ms = (time.perf_counter() - start) * 1e3
                 out.append((ms, response.json()["timings_ms"] if response.ok else None))
         return out
@@ -71,10 +89,17 @@ def load(url: str, clients: int, requests_total: int, k: int = 10, depth: int = 
         done = [r for rs in pool.map(client, range(clients)) for r in rs]
     wall = time.perf_counter() - start
     ok = [t for _, t in done if t is not None]
-    return {"clients": clients, "requests": len(done), "errors": len(done) - len(ok),
-            "qps": round(len(done) / wall, 1), "latency_ms": quantiles([ms for ms, _ in done]),
-            "stages_p50_ms": {s: round(statistics.median(t[s] for t in ok), 1)
-                              for s in ("encode", "retrieve", "rerank")}}
+    return {
+        "clients": clients,
+        "requests": len(done),
+        "errors": len(done) - len(ok),
+        "qps": round(len(done) / wall, 1),
+        "latency_ms": quantiles([ms for ms, _ in done]),
+        "stages_p50_ms": {
+            s: round(statistics.median(t[s] for t in ok), 1)
+            for s in ("encode", "retrieve", "rerank")
+        },
+    }
 
 
 def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
@@ -83,8 +108,9 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
 
     from coattn_dist.encoders import build_text_encoder
     from coattn_dist.model import RetrievalModel
-    from coattn_dist.search import QueryEncoder
-    from coattn_dist.stages import rank, retrieve
+    from coattn_dist.query.encode import QueryEncoder
+    from coattn_dist.query.rerank import rerank_hits
+    from coattn_dist.query.retrieve import retrieve
     from coattn_dist.store import ClipStore
 
     torch.set_num_threads(1)
@@ -98,18 +124,20 @@ def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
         trained.cfg.model.cascade = cascade
         model = RetrievalModel(trained.cfg).eval()
         for depth in DEPTHS:
-            rank(model, tokens[:1], [hits[0][:depth]], [10])  # warm-up
+            rerank_hits(model, tokens[:1], [hits[0][:depth]], [10])  # warm-up
             ms = []
             for t, h in zip(tokens, hits):
                 start = time.perf_counter()
-                rank(model, [t], [h[:depth]], [10])
+                rerank_hits(model, [t], [h[:depth]], [10])
                 ms.append((time.perf_counter() - start) * 1e3)
             out[f"{cascade}@{depth}"] = quantiles(ms)
         # what @serve.batch buys: BATCH queries ranked in one call, per query, at depth 50
         ms = []
         for i in [i for _ in range(3) for i in range(0, len(tokens) - BATCH + 1, BATCH)]:
             start = time.perf_counter()
-            rank(model, tokens[i : i + BATCH], [h[:50] for h in hits[i : i + BATCH]], [10] * BATCH)
+            rerank_hits(
+                model, tokens[i : i + BATCH], [h[:50] for h in hits[i : i + BATCH]], [10] * BATCH
+            )
             ms.append((time.perf_counter() - start) * 1e3 / BATCH)
         out[f"{cascade}@50x{BATCH}"] = {"per_query_ms": round(statistics.median(ms), 1)}
     return out
@@ -119,7 +147,7 @@ def milvus_top50_ms(uri: str, dim: int, n: int = 30) -> float:
     """Milvus' own top-50 with features (the service's `retrieve`), p50, right before a service
     run: tells a Milvus busy with background work (compaction after a large insert) from a slow
     service."""
-    from coattn_dist.stages import retrieve
+    from coattn_dist.query.retrieve import retrieve
     from coattn_dist.store import ClipStore
 
     vectors = np.random.default_rng(0).standard_normal((n, dim)).astype(np.float32)
@@ -132,31 +160,37 @@ def milvus_top50_ms(uri: str, dim: int, n: int = 30) -> float:
     return round(statistics.median(ms[1:]), 1)
 
 
-def serve_and_load(uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int]) -> list[dict]:
+def serve_and_load(
+    uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int]
+) -> list[dict]:
     """The service on a fresh local Ray, with Serve's fast request path on or off (read by every
     Serve process when Ray starts, so each setting gets its own Ray)."""
     import ray
     from ray import serve
 
-    from coattn_dist.model import RetrievalModel
+    from coattn_dist.model import read_config
     from coattn_dist.runtime import SERVE_FAST_PATH, init_ray
-    from coattn_dist.servers import free_port
+    from coattn_dist.store.lite_server import free_port
     from serve.app import run as run_service
 
-    dim = RetrievalModel.load(checkpoint).cfg.model.dim
+    dim = read_config(checkpoint).model.dim
     for name, value in SERVE_FAST_PATH.items():
         os.environ[name] = value if fast_path else "0"
     init_ray(num_cpus=2, log_to_driver=False)
     try:
-        url = run_service({"checkpoint": checkpoint, "milvus_uri": uri, "collection": "scale"},
-                          port=free_port())
+        url = run_service(
+            {"checkpoint": checkpoint, "milvus_uri": uri, "collection": "scale"}, port=free_port()
+        )
         load(url, 4, 40)  # warm-up: replicas, connections, caches
         levels = []
         for clients, n in concurrency.items():
             milvus_ms = milvus_top50_ms(uri, dim)
             levels.append({**load(url, clients, n), "milvus_top50_p50_ms": milvus_ms})
-            print(f"  fast path {'on' if fast_path else 'off'}, {clients} clients: {levels[-1]}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  fast path {'on' if fast_path else 'off'}, {clients} clients: {levels[-1]}",
+                file=sys.stderr,
+                flush=True,
+            )
         return levels
     finally:
         serve.shutdown()
@@ -171,48 +205,82 @@ def run(args: argparse.Namespace) -> None:
         plain = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
         levels = serve_and_load(uri, checkpoint, fast_path=True, concurrency=CONCURRENCY)
         cost = reranker_cost(uri, checkpoint)
-    result = {"backend": args.backend, "rows": args.rows, "index": scale["index"],
-              "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
-              "levels": levels, "without_fast_path": plain, "reranker": cost,
-              "date": str(date.today()),
-              "checkpoint": checkpoint.replace(f"{REPO}/", ""),
-              "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end"}
-    (args.workdir / f"query-{args.backend}-{args.rows}.json").write_text(json.dumps(result, indent=1))
+    result = {
+        "backend": args.backend,
+        "rows": args.rows,
+        "index": scale["index"],
+        "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
+        "levels": levels,
+        "without_fast_path": plain,
+        "reranker": cost,
+        "date": str(date.today()),
+        "checkpoint": checkpoint.replace(f"{REPO}/", ""),
+        "machine": f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the end",
+    }
+    (args.workdir / f"query-{args.backend}-{args.rows}.json").write_text(
+        json.dumps(result, indent=1)
+    )
 
 
 def render(workdir: Path) -> str:
-    runs = sorted((json.loads(p.read_text()) for p in workdir.glob("query-*.json")),
-                  key=lambda r: (r["rows"], r["backend"]))
-    lines = ["| backend | rows | index | clients | QPS | p50 / p95 / p99 ms | encode / retrieve / "
-             "rerank p50 ms | Milvus alone p50 ms | errors |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    runs = sorted(
+        (json.loads(p.read_text()) for p in workdir.glob("query-*.json")),
+        key=lambda r: (r["rows"], r["backend"]),
+    )
+    lines = [
+        "| backend | rows | index | clients | QPS | p50 / p95 / p99 ms | encode / retrieve / "
+        "rerank p50 ms | Milvus alone p50 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in runs:
         for level in r["levels"]:
             lat, st = level["latency_ms"], level["stages_p50_ms"]
-            lines.append(f"| {r['backend']} | {r['rows']:,} | {r['index']} | {level['clients']} | "
-                         f"{level['qps']} | {lat['p50']} / {lat['p95']} / {lat['p99']} | "
-                         f"{st['encode']} / {st['retrieve']} / {st['rerank']} | "
-                         f"{level.get('milvus_top50_p50_ms', '')} | "
-                         f"{level['errors']}/{level['requests']} |")
-    lines += ["", "Reranker alone, ms per query (p50 / p99), one torch thread, real candidates:", "",
-              "| run | " + " | ".join(CASCADES) + " |", "| --- |" + " --- |" * len(CASCADES)]
+            lines.append(
+                f"| {r['backend']} | {r['rows']:,} | {r['index']} | {level['clients']} | "
+                f"{level['qps']} | {lat['p50']} / {lat['p95']} / {lat['p99']} | "
+                f"{st['encode']} / {st['retrieve']} / {st['rerank']} | "
+                f"{level.get('milvus_top50_p50_ms', '')} | "
+                f"{level['errors']}/{level['requests']} |"
+            )
+    lines += [
+        "",
+        "Reranker alone, ms per query (p50 / p99), one torch thread, real candidates:",
+        "",
+        "| run | " + " | ".join(CASCADES) + " |",
+        "| --- |" + " --- |" * len(CASCADES),
+    ]
     for r in runs:
         for depth in DEPTHS:
-            cells = [f"{r['reranker'][f'{c}@{depth}']['p50']} / {r['reranker'][f'{c}@{depth}']['p99']}"
-                     for c in CASCADES]
-            lines.append(f"| {r['backend']} {r['rows']:,}, depth {depth} | " + " | ".join(cells) + " |")
+            cells = [
+                f"{r['reranker'][f'{c}@{depth}']['p50']} / {r['reranker'][f'{c}@{depth}']['p99']}"
+                for c in CASCADES
+            ]
+            lines.append(
+                f"| {r['backend']} {r['rows']:,}, depth {depth} | " + " | ".join(cells) + " |"
+            )
         batched = [r["reranker"].get(f"{c}@50x{BATCH}") for c in CASCADES]
         if all(batched):  # runs before the batched forward pass have no such cell
-            lines.append(f"| {r['backend']} {r['rows']:,}, depth 50, {BATCH} queries per call, "
-                         "p50 per query | " + " | ".join(str(b["per_query_ms"]) for b in batched) + " |")
+            lines.append(
+                f"| {r['backend']} {r['rows']:,}, depth 50, {BATCH} queries per call, "
+                "p50 per query | " + " | ".join(str(b["per_query_ms"]) for b in batched) + " |"
+            )
     for r in runs:
         if "without_fast_path" in r:  # runs before the fast path have no such cell
-            on, off = r["levels"][0]["latency_ms"]["p50"], r["without_fast_path"][0]["latency_ms"]["p50"]
-            lines += ["", f"{r['backend']} {r['rows']:,}, one client, p50: {on} ms with Serve's fast "
-                      f"path, {off} ms without ({off / on:.2f}x)"]
-    notes = [f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "
-             f"{r['checkpoint']}, Milvus top-50 with features alone p50 "
-             f"{r['retrieve_top50_segments_ms']['p50_ms']} ms" for r in runs]
+            on, off = (
+                r["levels"][0]["latency_ms"]["p50"],
+                r["without_fast_path"][0]["latency_ms"]["p50"],
+            )
+            lines += [
+                "",
+                f"{r['backend']} {r['rows']:,}, one client, p50: {on} ms with Serve's fast "
+                f"path, {off} ms without ({off / on:.2f}x)",
+            ]
+    notes = [
+        f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "
+        f"{r['checkpoint']}, Milvus top-50 with features alone p50 "
+        f"{r['retrieve_top50_segments_ms']['p50_ms']} ms"
+        for r in runs
+    ]
     return "\n".join(lines + [""] + [f"- {n}" for n in notes])
 
 

@@ -1,6 +1,7 @@
 """Every shape and default of the model in one place: typed, loadable from YAML/JSON, overridable
 from the CLI with dotted keys (``model.dim=128``), and saved beside each checkpoint so that a
 checkpoint always knows which encoders produced the features it was trained on."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,17 +31,24 @@ class ModelConfig:
     text_dim: int = 384  # width of the text encoder's token features
     dim: int = 256  # stage-1 space: the vectors stored in Milvus
     rerank_dim: int = 128  # width of the co-attention layers (their cost grows with its square)
-    max_segments: int = 32  # longer clips are average-pooled down to this many (= the store's limit)
+    max_segments: int = (
+        32  # longer clips are average-pooled down to this many (= the store's limit)
+    )
     max_tokens: int = 64  # positions the reranker knows for words
     pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
+    audio_projection: str = "mlp"  # stage-1 projections: "mlp" (linear + residual MLP) or "linear"
+    text_projection: str = "mlp"
     cascade: str = "single"  # or "stacked:K", "iterated:T"; single ranks as well, costs least
     heads: int = 4
     ffn_mult: int = 2
     dropout: float = 0.1
     temperature: float = 0.07  # initial InfoNCE temperature (learned)
-    align_sharpness: float = 10.0  # initial inverse temperature of word-to-segment alignment (learned)
+    align_sharpness: float = (
+        10.0  # initial inverse temperature of word-to-segment alignment (learned)
+    )
     order_weight: float = 1.0  # initial weight of the reranker's event-order term (learned)
-    fusion: float = 0.5  # final score = fusion * stage1 + (1 - fusion) * stage2
+    fusion: float = 0.5  # final score = fusion * stage1 + (1 - fusion) * stage2 (until validation
+    # picks it: train.choose_fusion)
 
 
 @dataclass
@@ -54,6 +62,7 @@ class TrainConfig:
     batch_negatives: int = 4  # ... plus this many random clips of the batch
     rerank_depth: int = 20  # stage-1 candidates the reranker rescores during validation
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
+    choose_fusion: bool = True  # after training, the stage-1 weight that validates best (0..1)
     seed: int = 0
 
 
@@ -81,7 +90,9 @@ def from_dict(cls, data: dict[str, Any]):
     kwargs = {}
     for key, value in data.items():
         typ = hints[key]
-        kwargs[key] = from_dict(typ, value) if dataclasses.is_dataclass(typ) else _coerce(typ, value, key)
+        kwargs[key] = (
+            from_dict(typ, value) if dataclasses.is_dataclass(typ) else _coerce(typ, value, key)
+        )
     return cls(**kwargs)
 
 

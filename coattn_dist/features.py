@@ -3,6 +3,7 @@
 Encoders are frozen, so these are computed once and reused by training, evaluation and the index.
 A clip that cannot be decoded is reported with its typed error, never silently dropped.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,6 +20,9 @@ from safetensors.torch import load_file, save_file
 from coattn_dist.audio import AudioError, load
 from coattn_dist.data import clips, queries
 from coattn_dist.data.scenes import swap_events
+
+# Encoder outputs of every clip and caption a job has seen: train and evaluate share it.
+DEFAULT_CACHE = Path.home() / ".cache" / "coattn" / "features"
 
 
 @dataclass
@@ -74,8 +78,13 @@ def text_key(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def encode_clips(encoder, table: pa.Table, batch_size: int = 16, storage_options: dict | None = None,
-                 progress=None) -> tuple[dict[str, torch.Tensor], list[Failure]]:
+def encode_clips(
+    encoder,
+    table: pa.Table,
+    batch_size: int = 16,
+    storage_options: dict | None = None,
+    progress=None,
+) -> tuple[dict[str, torch.Tensor], list[Failure]]:
     """clip_id -> segment features for every distinct clip of a manifest table."""
     rows = clips(table).to_pylist()
     out, failures = {}, []
@@ -103,12 +112,19 @@ def encode_texts(encoder, texts: list[str], batch_size: int = 128) -> list[torch
     return out
 
 
-def cached_clips(encoder, table: pa.Table, cache: str | Path | None, storage_options: dict | None,
-                 progress=None, encode_audio=None) -> tuple[dict[str, torch.Tensor], list[Failure]]:
+def cached_clips(
+    encoder,
+    table: pa.Table,
+    cache: str | Path | None,
+    storage_options: dict | None,
+    progress=None,
+    encode_audio=None,
+) -> tuple[dict[str, torch.Tensor], list[Failure]]:
     """Like encode_clips, but only clips missing from the cache are decoded and embedded, by
     `encode_audio(table)` when given (the Ray Data path of the jobs), else in this process."""
-    encode = encode_audio or (lambda t: encode_clips(encoder, t, storage_options=storage_options,
-                                                     progress=progress))
+    encode = encode_audio or (
+        lambda t: encode_clips(encoder, t, storage_options=storage_options, progress=progress)
+    )
     if cache is None:
         return encode(table)
     store = FeatureCache(cache, encoder.cache_key)
@@ -131,12 +147,20 @@ def cached_texts(encoder, texts: list[str], cache: str | Path | None) -> list[to
     return [known[text_key(t)] for t in texts]
 
 
-def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options: dict | None = None,
-                   progress=None, cache: str | Path | None = None, encode_audio=None) -> Features:
+def build_features(
+    audio_encoder,
+    text_encoder,
+    table: pa.Table,
+    storage_options: dict | None = None,
+    progress=None,
+    cache: str | Path | None = None,
+    encode_audio=None,
+) -> Features:
     """Features of a manifest; with ``cache`` (a folder) each clip and text is encoded only once.
     ``encode_audio``: see `cached_clips`."""
-    segments, failures = cached_clips(audio_encoder, table, cache, storage_options, progress,
-                                      encode_audio)
+    segments, failures = cached_clips(
+        audio_encoder, table, cache, storage_options, progress, encode_audio
+    )
     ids = [c for c in clips(table)["clip_id"].to_pylist() if c in segments]
     uris = dict(zip(clips(table)["clip_id"].to_pylist(), clips(table)["audio"].to_pylist()))
     texts, relevant_ids = queries(table)
@@ -148,6 +172,13 @@ def build_features(audio_encoder, text_encoder, table: pa.Table, storage_options
     texts = [t for t, k in zip(texts, keep.tolist()) if k]
     twins = {i: s for i, s in enumerate(map(swap_events, texts)) if s}
     tokens = cached_texts(text_encoder, texts + list(twins.values()), cache)  # one cache read
-    return Features(ids, [uris[c] for c in ids], [segments[c] for c in ids], texts,
-                    tokens[:len(texts)], relevant[keep], failures,
-                    dict(zip(twins, tokens[len(texts):])))
+    return Features(
+        ids,
+        [uris[c] for c in ids],
+        [segments[c] for c in ids],
+        texts,
+        tokens[: len(texts)],
+        relevant[keep],
+        failures,
+        dict(zip(twins, tokens[len(texts) :])),
+    )

@@ -37,7 +37,9 @@ def _as_arrays(scores, relevant) -> tuple[np.ndarray, np.ndarray]:
     s = _to_numpy(scores, scores=True)
     rel = _to_numpy(relevant, scores=False)
     if s.ndim != 2 or 0 in s.shape:
-        raise ValueError(f"scores must be a non-empty (num_queries, num_clips) matrix, got shape {s.shape}")
+        raise ValueError(
+            f"scores must be a non-empty (num_queries, num_clips) matrix, got shape {s.shape}"
+        )
     if rel.shape != s.shape:
         raise ValueError(f"relevant shape {rel.shape} != scores shape {s.shape}")
     if rel.dtype != np.bool_:
@@ -50,7 +52,9 @@ def _as_arrays(scores, relevant) -> tuple[np.ndarray, np.ndarray]:
 def _check_every_query_has_relevant(rel: np.ndarray) -> None:
     empty = int((~rel.any(axis=1)).sum())
     if empty:
-        raise ValueError(f"{empty} of {rel.shape[0]} queries have no relevant clip; their metrics are undefined")
+        raise ValueError(
+            f"{empty} of {rel.shape[0]} queries have no relevant clip; their metrics are undefined"
+        )
 
 
 def _check_k(k: int) -> None:
@@ -77,7 +81,9 @@ def _ranks(s: np.ndarray) -> np.ndarray:
     neg = -s
     order = np.argsort(neg, axis=1, kind="stable")
     ranks = np.empty(s.shape, dtype=np.int64)
-    np.put_along_axis(ranks, order, _count_at_or_below(np.take_along_axis(neg, order, axis=1)), axis=1)
+    np.put_along_axis(
+        ranks, order, _count_at_or_below(np.take_along_axis(neg, order, axis=1)), axis=1
+    )
     return ranks
 
 

@@ -16,6 +16,7 @@ Losses: symmetric multi-positive InfoNCE with a learned temperature for stage 1;
 query's candidate list (in-batch clips plus hard negatives mined from stage 1) for stage 2, plus
 the order-swapped caption as a negative for its own clip (``training.train_reranker``).
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,9 @@ def pad_sequences(seqs: list[torch.Tensor], max_len: int) -> tuple[torch.Tensor,
 
     Sequences longer than ``max_len`` are average-pooled down to it, keeping their time order.
     """
-    seqs = [s if len(s) <= max_len else F.adaptive_avg_pool1d(s.T[None], max_len)[0].T for s in seqs]
+    seqs = [
+        s if len(s) <= max_len else F.adaptive_avg_pool1d(s.T[None], max_len)[0].T for s in seqs
+    ]
     n = max(len(s) for s in seqs)
     x = seqs[0].new_zeros(len(seqs), n, seqs[0].shape[-1])
     mask = torch.zeros(len(seqs), n, dtype=torch.bool, device=x.device)
@@ -72,31 +75,43 @@ def sinusoids(length: int, dim: int, device=None) -> torch.Tensor:
 
 
 def parse_cascade(spec: str) -> tuple[str, int]:
-    """"single" | "stacked:K" | "iterated:T" -> (kind, depth)."""
+    """ "single" | "stacked:K" | "iterated:T" -> (kind, depth)."""
     kind, _, n = spec.partition(":")
     if kind == "single" and not n:
         return "stacked", 1
     if kind in ("stacked", "iterated") and n.isdigit() and int(n) >= 1:
         return kind, int(n)
-    raise ValueError(f"cascade {spec!r}: expected 'single', 'stacked:K' or 'iterated:T' (K, T >= 1)")
+    raise ValueError(
+        f"cascade {spec!r}: expected 'single', 'stacked:K' or 'iterated:T' (K, T >= 1)"
+    )
 
 
 # -- stage 1: dual encoder -------------------------------------------------------------------------
 
 
 class Projection(nn.Module):
-    """Linear map into the shared space plus a residual MLP, so stage 1 can bend the frozen
-    encoders' geometry without losing the linear baseline."""
+    """Linear map into the shared space plus (kind "mlp") a residual MLP, so stage 1 can bend the
+    frozen encoders' geometry without losing the linear baseline. "linear" keeps the encoder's
+    geometry: words it never trained on land where the pretrained encoder puts them."""
 
-    def __init__(self, in_dim: int, dim: int, dropout: float):
+    def __init__(self, in_dim: int, dim: int, dropout: float, kind: str = "mlp"):
         super().__init__()
+        if kind not in ("mlp", "linear"):
+            raise ValueError(f"projection {kind!r}: expected 'mlp' or 'linear'")
         self.linear = nn.Linear(in_dim, dim)
-        self.mlp = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim), nn.GELU(),
-                                 nn.Dropout(dropout), nn.Linear(2 * dim, dim))
+        self.mlp = None
+        if kind == "mlp":
+            self.mlp = nn.Sequential(
+                nn.LayerNorm(dim),
+                nn.Linear(dim, 2 * dim),
+                nn.GELU(),
+                nn.Dropout(dropout),
+                nn.Linear(2 * dim, dim),
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.linear(x)
-        return x + self.mlp(x)
+        return x if self.mlp is None else x + self.mlp(x)
 
 
 class AttentionPool(nn.Module):
@@ -126,8 +141,8 @@ class DualEncoder(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         m = cfg.model
-        self.audio_proj = Projection(m.audio_dim, m.dim, m.dropout)
-        self.text_proj = Projection(m.text_dim, m.dim, m.dropout)
+        self.audio_proj = Projection(m.audio_dim, m.dim, m.dropout, m.audio_projection)
+        self.text_proj = Projection(m.text_dim, m.dim, m.dropout, m.text_projection)
         self.audio_pool = Pool(m.pooling, m.dim)
         self.text_pool = Pool(m.pooling, m.dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
@@ -152,20 +167,28 @@ class Attention(nn.Module):
         self.kv = nn.Linear(dim, 2 * dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, context: torch.Tensor, context_mask: torch.Tensor
+    ) -> torch.Tensor:
         B, n, d = x.shape
         q = self.q(x).view(B, n, self.heads, -1).transpose(1, 2)
         k, v = self.kv(context).view(B, context.shape[1], 2, self.heads, -1).permute(2, 0, 3, 1, 4)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=context_mask[:, None, None, :],
-                                           dropout_p=self.dropout if self.training else 0.0)
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=context_mask[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         return self.out(y.transpose(1, 2).reshape(B, n, d))
 
 
 class FeedForward(nn.Module):
     def __init__(self, dim: int, mult: int, dropout: float):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout),
-                                 nn.Linear(mult * dim, dim))
+        self.net = nn.Sequential(
+            nn.Linear(dim, mult * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mult * dim, dim)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -206,7 +229,9 @@ class CoAttentionCascade(nn.Module):
         super().__init__()
         kind, self.depth = parse_cascade(spec)
         n_layers = self.depth if kind == "stacked" else 1
-        self.layers = nn.ModuleList(CoAttentionLayer(dim, heads, ffn_mult, dropout) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            CoAttentionLayer(dim, heads, ffn_mult, dropout) for _ in range(n_layers)
+        )
 
     def forward(self, t, t_mask, a, a_mask):
         for step in range(self.depth):
@@ -232,8 +257,14 @@ class AlignmentScore(nn.Module):
 
     def forward(self, t, t_mask, a, a_mask) -> torch.Tensor:
         sim = F.normalize(t, dim=-1) @ F.normalize(a, dim=-1).transpose(1, 2)  # (B, L, N)
-        pick = (sim * self.log_sharpness.exp()).masked_fill(~a_mask[:, None, :], float("-inf")).softmax(-1)
-        weight = self.salience(t).squeeze(-1).masked_fill(~t_mask, float("-inf")).softmax(-1)  # (B, L)
+        pick = (
+            (sim * self.log_sharpness.exp())
+            .masked_fill(~a_mask[:, None, :], float("-inf"))
+            .softmax(-1)
+        )
+        weight = (
+            self.salience(t).squeeze(-1).masked_fill(~t_mask, float("-inf")).softmax(-1)
+        )  # (B, L)
         what = (weight * (pick * sim).sum(-1)).sum(-1)
         word_place = relative_positions(t_mask)
         segment_place = (pick * relative_positions(a_mask)[:, None, :]).sum(-1)
@@ -254,6 +285,9 @@ class CoAttentionReranker(nn.Module):
         self.audio_out = nn.LayerNorm(d)
         self.score = AlignmentScore(d, m.align_sharpness, m.order_weight)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
+        # stage 1's weight in the final score: chosen on validation after training and saved with
+        # this reranker, so each cascade keeps its own (1.0 where the reranker cannot help)
+        self.register_buffer("fusion", torch.tensor(m.fusion))
 
     def forward(self, tokens, token_mask, segments, segment_mask) -> torch.Tensor:
         """Scores of aligned pairs: row i of the text batch with row i of the audio batch -> (P,)."""
@@ -262,15 +296,6 @@ class CoAttentionReranker(nn.Module):
         a = self.audio_in(segments) + sinusoids(segments.shape[1], d, segments.device)
         t, a = self.cascade(t, token_mask, a, segment_mask)
         return self.score(self.text_out(t), token_mask, self.audio_out(a), segment_mask)
-
-    def score_matrix(self, tokens, token_mask, segments, segment_mask, chunk: int = 4096) -> torch.Tensor:
-        """Every query against every clip -> (Q, C); pairs are scored in chunks to bound memory."""
-        Q, C = tokens.shape[0], segments.shape[0]
-        qi = torch.arange(Q, device=tokens.device).repeat_interleave(C)
-        ci = torch.arange(C, device=tokens.device).repeat(Q)
-        scores = [self(tokens[q], token_mask[q], segments[c], segment_mask[c])
-                  for q, c in zip(qi.split(chunk), ci.split(chunk))]
-        return torch.cat(scores).view(Q, C)
 
 
 # -- the whole model -------------------------------------------------------------------------------
@@ -285,7 +310,7 @@ class RetrievalModel(nn.Module):
 
     def fuse(self, stage1_scores: torch.Tensor, stage2_scores: torch.Tensor) -> torch.Tensor:
         """The final ranking score: both are cosines, so a convex mix needs no calibration."""
-        w = self.cfg.model.fusion
+        w = self.reranker.fusion
         return w * stage1_scores + (1.0 - w) * stage2_scores
 
     def save(self, uri: str, storage_options: dict | None = None) -> None:
@@ -304,33 +329,51 @@ class RetrievalModel(nn.Module):
         _write(fs, _reranker_path(root, self.cfg.model.cascade), self.reranker.state_dict())
 
     @classmethod
-    def load(cls, uri: str, cascade: str | None = None, storage_options: dict | None = None,
-             map_location="cpu") -> "RetrievalModel":
+    def load(
+        cls,
+        uri: str,
+        cascade: str | None = None,
+        storage_options: dict | None = None,
+        map_location="cpu",
+    ) -> RetrievalModel:
         """The checkpoint's model; with ``cascade``, its stage 1 with that cascade's reranker."""
         fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
-        with fs.open(f"{root}/config.json", "r") as f:
-            cfg = from_dict(Config, json.load(f))
+        cfg = read_config(uri, storage_options)
         state = _read(fs, f"{root}/model.safetensors")
         if cascade is not None and cascade != cfg.model.cascade:
             path = _reranker_path(root, cascade)
             if not fs.exists(path):
-                raise FileNotFoundError(f"{uri} has no {cascade!r} reranker; it has {cascades(uri, storage_options)}")
+                raise FileNotFoundError(
+                    f"{uri} has no {cascade!r} reranker; it has {cascades(uri, storage_options)}"
+                )
             cfg.model.cascade = cascade
             state = {k: v for k, v in state.items() if not k.startswith("reranker.")}
             state.update({f"reranker.{k}": v for k, v in _read(fs, path).items()})
         model = cls(cfg)
         missing = sorted(set(model.state_dict()) - set(state))
         if missing:
-            raise ValueError(f"{uri} was written by an older model (it lacks {', '.join(missing[:3])}, ...): "
-                             "retrain it with coattn train or coattn demo")
+            raise ValueError(
+                f"{uri} was written by an older model (it lacks {', '.join(missing[:3])}, ...): "
+                "retrain it with coattn train or coattn demo"
+            )
         model.load_state_dict(state)
         return model.to(map_location).eval()
+
+
+def read_config(uri: str, storage_options: dict | None = None) -> Config:
+    """A checkpoint's config without its weights: enough to size a collection or pick encoders."""
+    fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
+    with fs.open(f"{root}/config.json", "r") as f:
+        return from_dict(Config, json.load(f))
 
 
 def cascades(uri: str, storage_options: dict | None = None) -> list[str]:
     """The cascades a checkpoint holds a reranker for."""
     fs, root = fsspec.core.url_to_fs(uri, **(storage_options or {}))
-    names = [p.rsplit("/", 1)[-1].removesuffix(".safetensors") for p in fs.glob(f"{root}/rerankers/*.safetensors")]
+    names = [
+        p.rsplit("/", 1)[-1].removesuffix(".safetensors")
+        for p in fs.glob(f"{root}/rerankers/*.safetensors")
+    ]
     return sorted(n.replace("-", ":") for n in names)
 
 
@@ -358,10 +401,13 @@ def info_nce(logits: torch.Tensor, positives: torch.Tensor, symmetric: bool = Tr
     ``positives[i, j]`` is True when clip j carries caption i, so the several captions of a clip
     (or several clips of one caption) are never pushed apart as negatives.
     """
+
     def one_way(lg, pos):
         keep = pos.any(dim=1)
         lg, pos = lg[keep], pos[keep]
-        return (torch.logsumexp(lg, dim=1) - torch.logsumexp(lg.masked_fill(~pos, float("-inf")), dim=1)).mean()
+        return (
+            torch.logsumexp(lg, dim=1) - torch.logsumexp(lg.masked_fill(~pos, float("-inf")), dim=1)
+        ).mean()
 
     loss = one_way(logits, positives)
     return (loss + one_way(logits.T, positives.T)) / 2 if symmetric else loss

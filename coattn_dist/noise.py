@@ -1,5 +1,6 @@
 """Corruptions for robustness sweeps: audio mixed with noise at an exact SNR, and query text with
 the slips people make when they type (typos, dropped words)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,10 +58,32 @@ def snr_db(signal: np.ndarray, mixed: np.ndarray) -> float:
 
 
 _KEYBOARD_NEIGHBOURS = {
-    "a": "qsz", "b": "vgn", "c": "xdv", "d": "sfe", "e": "wrd", "f": "dgr", "g": "fht", "h": "gjy",
-    "i": "uok", "j": "hku", "k": "jli", "l": "ko", "m": "n", "n": "bm", "o": "ipl", "p": "o",
-    "q": "wa", "r": "eft", "s": "adw", "t": "rgy", "u": "yij", "v": "cb", "w": "qes", "x": "zc",
-    "y": "tuh", "z": "xa",
+    "a": "qsz",
+    "b": "vgn",
+    "c": "xdv",
+    "d": "sfe",
+    "e": "wrd",
+    "f": "dgr",
+    "g": "fht",
+    "h": "gjy",
+    "i": "uok",
+    "j": "hku",
+    "k": "jli",
+    "l": "ko",
+    "m": "n",
+    "n": "bm",
+    "o": "ipl",
+    "p": "o",
+    "q": "wa",
+    "r": "eft",
+    "s": "adw",
+    "t": "rgy",
+    "u": "yij",
+    "v": "cb",
+    "w": "qes",
+    "x": "zc",
+    "y": "tuh",
+    "z": "xa",
 }
 
 
@@ -80,8 +103,9 @@ def typo(word: str, rng: np.random.Generator) -> str:
     return word[:i] + (near[rng.integers(0, len(near))] if near else word[i]) + word[i + 1 :]
 
 
-def perturb_text(text: str, rng: np.random.Generator, typo_rate: float = 0.15,
-                 drop_rate: float = 0.1) -> str:
+def perturb_text(
+    text: str, rng: np.random.Generator, typo_rate: float = 0.15, drop_rate: float = 0.1
+) -> str:
     """Typos in some words and some words dropped; never drops every word."""
     words = text.split()
     kept = [w for w in words if rng.random() >= drop_rate] or words[:1]

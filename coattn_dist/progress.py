@@ -2,6 +2,7 @@
 
 stdout stays reserved for each command's final one-line JSON summary, so scripts can parse it.
 """
+
 from __future__ import annotations
 
 import sys
@@ -34,7 +35,11 @@ class Progress:
 
 def log_line(label: str):
     """A training-log callback: one line per event dict."""
+
     def log(event: dict) -> None:
-        fields = "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in event.items())
+        fields = "  ".join(
+            f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in event.items()
+        )
         print(f"[{label}] {fields}", file=sys.stderr, flush=True)
+
     return log

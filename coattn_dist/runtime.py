@@ -1,7 +1,9 @@
 """Joining Ray the same way from a laptop and from ``ray job submit``."""
+
 from __future__ import annotations
 
 import functools
+import logging
 import os
 
 import ray
@@ -20,22 +22,46 @@ def use_serve_fast_path() -> None:
         os.environ.setdefault(name, value)
 
 
+def verbose() -> bool:
+    """``coattn --verbose`` (or COATTN_VERBOSE=1): Ray's own INFO lines, progress bars and workers'
+    logs as well as ours. Off by default, so a job's screen shows its progress and its answers."""
+    return os.environ.get("COATTN_VERBOSE", "") not in ("", "0")
+
+
+def quiet_ray() -> None:
+    """Ray's loggers to ERROR and Ray Data's progress bars off, unless `verbose()`. Serve sets
+    its logger anew when imported, so whoever starts Serve calls this again."""
+    if verbose():
+        return
+    for name in ("ray", "ray.data", "ray.serve", "ray.train", "ray.tune"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from ray.data import DataContext
+
+    ctx = DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+
+
 def init_ray(**options) -> None:
     """A cluster when one is named (RAY_ADDRESS, set by ``ray job submit``), else a local Ray
     (`options` go to `ray.init`)."""
     if ray.is_initialized():
         return
+    quiet = {} if verbose() else {"logging_level": logging.ERROR, "log_to_driver": False}
     if os.environ.get("RAY_ADDRESS"):
-        ray.init()
+        ray.init(**quiet)
     else:
         use_serve_fast_path()
-        ray.init(**{"include_dashboard": False, **options})
+        ray.init(**{"include_dashboard": False, **quiet, **options})
+    quiet_ray()
 
 
 def reporting_node(fn):
     """A task body that also returns the id of the node it ran on, so a job can record where its
     work went (on a cluster: that every node took part)."""
+
     @functools.wraps(fn)
     def run(*args, **kwargs):
         return ray.get_runtime_context().get_node_id(), fn(*args, **kwargs)
+
     return run

@@ -4,6 +4,7 @@ Runs on the local Ray, or on a cluster unchanged: `ray job submit -- python -m j
 (`runtime.init_ray` joins the cluster named by RAY_ADDRESS, else starts a local Ray).
 Safe to rerun: clips already in the collection are skipped, new files are picked up.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.pipeline.reader import list_folder, list_manifest
 from coattn_dist.pipeline.runner import IndexingStopped, run_index
 from coattn_dist.runtime import init_ray
@@ -18,34 +20,64 @@ from coattn_dist.runtime import init_ray
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--source", help="folder or URI prefix to list for audio (s3://bucket/audio)")
-    source.add_argument("--manifest", help="a manifest (CSV/Parquet/JSONL, Clotho, AudioCaps, ESC-50)")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or URI (stage 1 + encoder names)")
-    p.add_argument("--milvus-uri", required=True, help="Milvus Lite path (./milvus.db) or http://host:19530")
+    source.add_argument(
+        "--source", help="folder or URI prefix to list for audio (s3://bucket/audio)"
+    )
+    source.add_argument(
+        "--manifest", help="a manifest (CSV/Parquet/JSONL, Clotho, AudioCaps, ESC-50)"
+    )
+    p.add_argument(
+        "--checkpoint", help="checkpoint folder or URI (default: the shipped general one)"
+    )
+    p.add_argument(
+        "--milvus-uri", required=True, help="Milvus Lite path (./milvus.db) or http://host:19530"
+    )
     p.add_argument("--collection", required=True)
-    p.add_argument("--failures", default="failures.parquet",
-                   help="Parquet table of the clips that failed (uri, clip_id, kind, message)")
-    p.add_argument("--batch-size", type=int, help="clips per embedding call (default: 4 on CPUs, 16 on GPUs)")
-    p.add_argument("--num-workers", type=int, help="embedding actors (default: one per GPU, else per CPU)")
+    p.add_argument(
+        "--failures",
+        default="failures.parquet",
+        help="Parquet table of the clips that failed (uri, clip_id, kind, message)",
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="clips per embedding call (default: 4 on CPUs, 16 on GPUs)"
+    )
+    p.add_argument(
+        "--num-workers", type=int, help="embedding actors (default: one per GPU, else per CPU)"
+    )
     p.add_argument("--num-writers", type=int, default=2, help="concurrent Milvus write tasks")
-    p.add_argument("--storage-options", type=json.loads, default={},
-                   help='fsspec options as JSON, e.g. \'{"endpoint_url": "http://127.0.0.1:8333"}\' '
-                        "(default: the AWS_* environment variables)")
+    p.add_argument(
+        "--storage-options",
+        type=json.loads,
+        default={},
+        help='fsspec options as JSON, e.g. \'{"endpoint_url": "http://127.0.0.1:8333"}\' '
+        "(default: the AWS_* environment variables)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     options = args.storage_options
     try:
-        listing = (list_folder(args.source, options) if args.source
-                   else list_manifest(args.manifest, options))
+        listing = (
+            list_folder(args.source, options)
+            if args.source
+            else list_manifest(args.manifest, options)
+        )
     except (OSError, ValueError) as error:
         print(f"coattn index: {error}", file=sys.stderr)
         return 2
     init_ray()
     try:
-        summary = run_index(listing, args.checkpoint, args.milvus_uri, args.collection, args.failures,
-                            batch_size=args.batch_size, num_workers=args.num_workers,
-                            num_writers=args.num_writers, storage_options=options)
+        summary = run_index(
+            listing,
+            resolve_checkpoint(args.checkpoint),
+            args.milvus_uri,
+            args.collection,
+            args.failures,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
+            num_writers=args.num_writers,
+            storage_options=options,
+        )
     except IndexingStopped as stopped:
         print(f"coattn index: stopped: {stopped}", file=sys.stderr)
         print(json.dumps({**asdict(stopped.summary), "error": str(stopped)}), flush=True)
@@ -55,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jobs.index", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m jobs.index", description=__doc__.splitlines()[0]
+    )
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

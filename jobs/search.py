@@ -1,29 +1,43 @@
 """`coattn search`: one query against an indexed collection, both stages, results and timings."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
-from coattn_dist.search import Searcher
+from coattn_dist.checkpoints import resolve_checkpoint
+from coattn_dist.query.search import Searcher
 from coattn_dist.store import StoreUnavailable
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("query", help="free text, e.g. \"a dog barks while rain falls on a roof\"")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder or URI")
-    p.add_argument("--milvus-uri", required=True, help="Milvus Lite path (./milvus.db) or http://host:19530")
+    p.add_argument("query", help='free text, e.g. "a dog barks while rain falls on a roof"')
+    p.add_argument(
+        "--checkpoint", help="checkpoint folder or URI (default: the shipped general one)"
+    )
+    p.add_argument(
+        "--milvus-uri", required=True, help="Milvus Lite path (./milvus.db) or http://host:19530"
+    )
     p.add_argument("--collection", required=True)
     p.add_argument("-k", type=int, default=10, help="results to return")
-    p.add_argument("--rerank", type=int, default=50,
-                   help="stage-1 candidates the co-attention cascade rescores (0: stage 1 only)")
+    p.add_argument(
+        "--rerank",
+        type=int,
+        default=50,
+        help="stage-1 candidates the co-attention cascade rescores (0: stage 1 only)",
+    )
     p.add_argument("--storage-options", type=json.loads, default={}, help="fsspec options as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        searcher = Searcher.open(args.checkpoint, args.milvus_uri, args.collection,
-                                 args.storage_options)
+        searcher = Searcher.open(
+            resolve_checkpoint(args.checkpoint),
+            args.milvus_uri,
+            args.collection,
+            args.storage_options,
+        )
         try:
             answer = searcher.search(args.query, k=args.k, rerank_depth=args.rerank)
         finally:

@@ -7,6 +7,7 @@ Checkpoint, Milvus URI and collection come from the environment (COATTN_CHECKPOI
 COATTN_MILVUS_URI, COATTN_COLLECTION) when set, else from the config's args: one config file then
 serves every environment.
 """
+
 from __future__ import annotations
 
 import os
@@ -18,15 +19,20 @@ import yaml
 from ray import serve
 from ray.serve import Application
 
-from coattn_dist.model import RetrievalModel
+from coattn_dist.checkpoints import resolve_checkpoint
+from coattn_dist.model import read_config
+from coattn_dist.runtime import quiet_ray
 from serve.encoder import TextEncoder
 from serve.ingress import Ingress
 from serve.reranker import Reranker
 from serve.retriever import Retriever
 
 CONFIG = Path(__file__).with_name("config.yaml")
-ENV = {"checkpoint": "COATTN_CHECKPOINT", "milvus_uri": "COATTN_MILVUS_URI",
-       "collection": "COATTN_COLLECTION"}
+ENV = {
+    "checkpoint": "COATTN_CHECKPOINT",
+    "milvus_uri": "COATTN_MILVUS_URI",
+    "collection": "COATTN_COLLECTION",
+}
 DEPLOYMENTS = {d.name: d for d in (Ingress, TextEncoder, Retriever, Reranker)}
 
 
@@ -39,16 +45,20 @@ class ServiceArgs:
 
     @classmethod
     def resolve(cls, args: dict) -> ServiceArgs:
-        """The environment over `args`; a relative local checkpoint becomes absolute, since
-        replicas need not share the caller's working directory."""
+        """The environment over `args`, the shipped checkpoint when neither names one; a relative
+        local checkpoint becomes absolute, since replicas need not share the caller's working
+        directory."""
         values = {name: os.environ.get(var) or args.get(name) for name, var in ENV.items()}
+        values["checkpoint"] = resolve_checkpoint(values["checkpoint"])
         missing = [f"{name} (or ${ENV[name]})" for name, value in values.items() if not value]
         if missing:
             raise ValueError(f"the service needs {', '.join(missing)}")
         if values["milvus_uri"].endswith(".db"):
-            raise ValueError(f"{values['milvus_uri']} is a Milvus Lite file, which one process "
-                             "owns: serve it with `milvus-lite server --data-dir ... --host "
-                             "127.0.0.1` and give its http:// URI")
+            raise ValueError(
+                f"{values['milvus_uri']} is a Milvus Lite file, which one process "
+                "owns: serve it with `milvus-lite server --data-dir ... --host "
+                "127.0.0.1` and give its http:// URI"
+            )
         if "://" not in values["checkpoint"] and Path(values["checkpoint"]).exists():
             values["checkpoint"] = str(Path(values["checkpoint"]).resolve())
         return cls(**values, storage_options=dict(args.get("storage_options") or {}))
@@ -63,12 +73,13 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     """The application graph; `options` per deployment name as `Deployment.options` takes them.
     The reranker gets a GPU when the cluster has one."""
     service = ServiceArgs.resolve(args)
-    # Loading the checkpoint here fails fast on a bad path and tells the retriever the vector size.
-    dim = RetrievalModel.load(service.checkpoint, storage_options=service.storage_options).cfg.model.dim
+    # Reading the checkpoint's config here fails fast on a bad path and tells the retriever the vector size.
+    dim = read_config(service.checkpoint, service.storage_options).model.dim
     options = dict(options)
     if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1:
-        options["Reranker"] = _merged({"ray_actor_options": {"num_gpus": 1}},
-                                      options.get("Reranker", {}))
+        options["Reranker"] = _merged(
+            {"ray_actor_options": {"num_gpus": 1}}, options.get("Reranker", {})
+        )
 
     def deployment(name: str):
         return DEPLOYMENTS[name].options(**options[name]) if name in options else DEPLOYMENTS[name]
@@ -79,8 +90,9 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     return deployment("Ingress").bind(encoder, retriever, reranker, service.storage_options)
 
 
-def application(args: dict | None = None, deployments: dict[str, dict] | None = None,
-                config: Path = CONFIG) -> Application:
+def application(
+    args: dict | None = None, deployments: dict[str, dict] | None = None, config: Path = CONFIG
+) -> Application:
     """What `serve run config` deploys, with `args` over the config's args and `deployments`
     (name -> options) over its deployment settings."""
     app = yaml.safe_load(config.read_text())["applications"][0]
@@ -94,10 +106,15 @@ def http_options(config: Path = CONFIG) -> dict:
     return yaml.safe_load(config.read_text())["http_options"]
 
 
-def run(args: dict | None = None, deployments: dict[str, dict] | None = None,
-        port: int | None = None, name: str = "coattn") -> str:
+def run(
+    args: dict | None = None,
+    deployments: dict[str, dict] | None = None,
+    port: int | None = None,
+    name: str = "coattn",
+) -> str:
     """Start Serve on loopback (at `port`, else the config's) and deploy; returns the base URL."""
     http = {**http_options(), **({"port": port} if port else {})}
+    quiet_ray()
     serve.start(http_options=http)
     serve.run(application(args, deployments), name=name, route_prefix="/")
     return f"http://{http['host']}:{http['port']}"
@@ -107,5 +124,9 @@ def _merged(base: dict, extra: dict) -> dict:
     """`extra` over `base`, one level deep (so autoscaling_config keys merge, not replace)."""
     out = dict(base)
     for key, value in extra.items():
-        out[key] = {**out[key], **value} if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            {**out[key], **value}
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out

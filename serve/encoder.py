@@ -1,5 +1,6 @@
 """Deployment: query text -> token features (for the reranker) and the stage-1 vector (for
 Milvus). Batched: concurrent queries go through MiniLM and stage 1 in one forward pass."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,16 +8,15 @@ import asyncio
 import numpy as np
 from ray import serve
 
-from coattn_dist.encoders import build_text_encoder
 from coattn_dist.model import RetrievalModel
-from coattn_dist.search import QueryEncoder
+from coattn_dist.query.encode import QueryEncoder
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.5})
 class TextEncoder:
     def __init__(self, checkpoint: str, storage_options: dict):
         model = RetrievalModel.load(checkpoint, storage_options=storage_options)
-        self.encode = QueryEncoder(model, build_text_encoder(model.cfg.text))
+        self.encode = QueryEncoder.for_model(model)
 
     # The wait is what lets a batch form at all: with none (or 1 ms) Serve hands over one query at
     # a time even with 8 waiting: 8 clients got 29 encodes/s, against 80 with 5 ms.

@@ -22,7 +22,7 @@ from ray import serve
 from ray.serve._private import constants as serve_constants
 from ray.serve.handle import DeploymentHandle
 
-from coattn_dist.stages import Answer, Clock
+from coattn_dist.query.answer import Answer, Clock
 from coattn_dist.store import StoreUnavailable
 from serve.metrics import service_metrics
 
@@ -32,8 +32,9 @@ MAX_RERANK = 500
 CHUNK_BYTES = 1 << 16
 PAGE = Path(__file__).with_name("page.html")
 
-app = FastAPI(title="coattn search", description="Language-based audio retrieval with "
-              "co-attention reranking.")
+app = FastAPI(
+    title="coattn search", description="Language-based audio retrieval with co-attention reranking."
+)
 
 
 def _problem(status: int, detail: str, outcome: str, **headers: str) -> JSONResponse:
@@ -49,8 +50,12 @@ async def _invalid(_request, error: RequestValidationError) -> JSONResponse:
 
 
 def _unavailable(error: StoreUnavailable) -> JSONResponse:
-    return _problem(503, f"the vector store is unavailable, retry shortly ({error})",
-                    "unavailable", **{"Retry-After": "5"})
+    return _problem(
+        503,
+        f"the vector store is unavailable, retry shortly ({error})",
+        "unavailable",
+        **{"Retry-After": "5"},
+    )
 
 
 def _chunks(fs, path: str) -> Iterator[bytes]:
@@ -62,15 +67,21 @@ def _chunks(fs, path: str) -> Iterator[bytes]:
 @serve.deployment(ray_actor_options={"num_cpus": 0.25})
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, encoder: DeploymentHandle, retriever: DeploymentHandle,
-                 reranker: DeploymentHandle, storage_options: dict):
+    def __init__(
+        self,
+        encoder: DeploymentHandle,
+        retriever: DeploymentHandle,
+        reranker: DeploymentHandle,
+        storage_options: dict,
+    ):
         # A handle keeps the options of the process that built the app, which may have imported
         # Serve before the fast path was set (runtime.SERVE_FAST_PATH): this replica's own setting
         # decides whether calls go by value over the replicas' gRPC servers. (Read here, not at
         # import: this class travels by value, with the driver's module globals.)
         by_reference = not serve_constants.RAY_SERVE_USE_GRPC_BY_DEFAULT
         self.encoder, self.retriever, self.reranker = (
-            h.options(_by_reference=by_reference) for h in (encoder, retriever, reranker))
+            h.options(_by_reference=by_reference) for h in (encoder, retriever, reranker)
+        )
         self.storage_options = storage_options
         self.page = PAGE.read_text()
 
@@ -81,18 +92,28 @@ class Ingress:
     @app.get("/health")
     async def health(self) -> JSONResponse:
         ok = await self.retriever.available.remote()
-        return JSONResponse({"status": "ok" if ok else "degraded",
-                             "milvus": "ok" if ok else "unavailable"},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", "milvus": "ok" if ok else "unavailable"},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/search")
     async def search(
         self,
-        q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS,
-                                description="what to find, in words")],
+        q: Annotated[
+            str,
+            Query(min_length=1, max_length=MAX_QUERY_CHARS, description="what to find, in words"),
+        ],
         k: Annotated[int, Query(ge=1, le=MAX_K, description="results to return")] = 10,
-        rerank: Annotated[int, Query(ge=0, le=MAX_RERANK, description="stage-1 candidates "
-                                     "the co-attention cascade rescores (0: stage 1 only)")] = 50,
+        rerank: Annotated[
+            int,
+            Query(
+                ge=0,
+                le=MAX_RERANK,
+                description="stage-1 candidates "
+                "the co-attention cascade rescores (0: stage 1 only)",
+            ),
+        ] = 50,
     ) -> JSONResponse:
         if not q.strip():
             return _problem(422, "q: the query needs some text, not only spaces", "invalid")
@@ -125,8 +146,10 @@ class Ingress:
         try:
             size = await asyncio.to_thread(fs.size, path)
         except FileNotFoundError:
-            return _problem(404, f"clip {clip_id!r} is indexed but its audio {uri} is gone",
-                            "not_found")
+            return _problem(
+                404, f"clip {clip_id!r} is indexed but its audio {uri} is gone", "not_found"
+            )
         media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return StreamingResponse(_chunks(fs, path), media_type=media_type,
-                                 headers={"Content-Length": str(size)})
+        return StreamingResponse(
+            _chunks(fs, path), media_type=media_type, headers={"Content-Length": str(size)}
+        )

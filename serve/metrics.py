@@ -1,6 +1,7 @@
 """What the service reports to Prometheus, the Ray way: `ray.serve.metrics` objects, exported by
 every node's metrics agent (the endpoint `ray.nodes()[i]["MetricsExportPort"]` names), beside
 Serve's own request counters and latencies. Names there carry Ray's `ray_` prefix."""
+
 from __future__ import annotations
 
 import functools
@@ -16,12 +17,17 @@ class ServiceMetrics:
 
     def __init__(self):
         self.requests = metrics.Counter(
-            "coattn_search_requests", description="Search requests by outcome.",
-            tag_keys=("outcome",))
+            "coattn_search_requests",
+            description="Search requests by outcome.",
+            tag_keys=("outcome",),
+        )
         self.latency = metrics.Histogram(
-            "coattn_search_stage_ms", description="Milliseconds per search stage, as the ingress "
-            "saw it (queueing and batching included).", boundaries=BOUNDARIES_MS,
-            tag_keys=("stage",))
+            "coattn_search_stage_ms",
+            description="Milliseconds per search stage, as the ingress "
+            "saw it (queueing and batching included).",
+            boundaries=BOUNDARIES_MS,
+            tag_keys=("stage",),
+        )
 
     def answered(self, timings_ms: dict[str, float]) -> None:
         self.requests.inc(tags={"outcome": "ok"})

@@ -1,6 +1,7 @@
 """Deployment: stage 1 against Milvus (top-N with segment features), and where a clip's audio
 lives. It fails fast while Milvus is down (`StoreUnavailable`, the ingress answers 503) and
 reconnects by itself once it is back: `ClipStore` opens a fresh connection and reloads."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,7 @@ import asyncio
 import numpy as np
 from ray import serve
 
-from coattn_dist.stages import retrieve
+from coattn_dist.query.retrieve import retrieve
 from coattn_dist.store import ClipStore, Hit, StoreUnavailable
 
 # A request waits at most a few seconds for Milvus: then a 503, and the client retries.

@@ -1,4 +1,5 @@
 """Shared real fixtures: the ESC-50 sample shipped in the repo and the pretrained encoders."""
+
 import logging
 import os
 from pathlib import Path
@@ -70,7 +71,7 @@ def trained_checkpoint(small_features, tmp_path_factory) -> str:
     find a dog. Indexing only needs some checkpoint; searching needs one that learned a little."""
     from coattn_dist.config import load_config
     from coattn_dist.model import RetrievalModel
-    from coattn_dist.training import seed_everything, train_reranker, train_stage1
+    from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1
 
     cfg = load_config(None, ["train.epochs=15", "train.rerank_epochs=3", "model.cascade=single"])
     seed_everything(cfg.train.seed)
@@ -85,7 +86,7 @@ def trained_checkpoint(small_features, tmp_path_factory) -> str:
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A SeaweedFS S3 endpoint on loopback for the session; each test makes its own bucket."""
-    from coattn_dist.servers import seaweedfs_s3
+    from tests.harness.servers import seaweedfs_s3
 
     with seaweedfs_s3(tmp_path_factory.mktemp("seaweedfs"), "index-key", "index-secret") as s3:
         yield s3
@@ -107,8 +108,10 @@ def bad_audio(sample_dir) -> dict[str, tuple[bytes, str]]:
     flac = next(iter(sorted((sample_dir / "audio").glob("*.flac")))).read_bytes()
     nan = np.zeros(4410, dtype=np.float32)
     nan[100] = np.nan
-    return {"truncated.flac": (flac[: len(flac) // 2], "truncated"),
-            "empty.wav": (b"", "empty"),
-            "notes.mp3": (b"these are meeting notes, not audio\n" * 20, "not_audio"),
-            "silent.wav": (wav(np.zeros((0, 1), dtype=np.float32), "PCM_16"), "zero_samples"),
-            "nan.wav": (wav(nan, "FLOAT"), "non_finite")}
+    return {
+        "truncated.flac": (flac[: len(flac) // 2], "truncated"),
+        "empty.wav": (b"", "empty"),
+        "notes.mp3": (b"these are meeting notes, not audio\n" * 20, "not_audio"),
+        "silent.wav": (wav(np.zeros((0, 1), dtype=np.float32), "PCM_16"), "zero_samples"),
+        "nan.wav": (wav(nan, "FLOAT"), "non_finite"),
+    }

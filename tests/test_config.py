@@ -1,4 +1,5 @@
 """Config: defaults, YAML, CLI overrides, typos fail loudly."""
+
 import pytest
 
 from coattn_dist.config import Config, from_dict, load_config
@@ -18,9 +19,14 @@ def test_json_round_trip():
     assert from_dict(Config, cfg.to_dict()) == cfg
 
 
-@pytest.mark.parametrize("override, match", [("model.dimm=3", "unknown ModelConfig keys"),
-                                             ("model.dim=big", "expected int"),
-                                             ("model.dim", "section.key=value")])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("model.dimm=3", "unknown ModelConfig keys"),
+        ("model.dim=big", "expected int"),
+        ("model.dim", "section.key=value"),
+    ],
+)
 def test_bad_overrides_fail_loudly(override, match):
     with pytest.raises(ValueError, match=match):
         load_config(overrides=[override])

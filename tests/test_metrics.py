@@ -16,7 +16,11 @@ from coattn_dist.metrics import (
 
 def one_query(num_clips, relevant_idx, scores=None):
     """Scores descending by clip index unless given, so clip i sits at rank i + 1."""
-    s = np.arange(num_clips, 0, -1, dtype=np.float64) if scores is None else np.asarray(scores, np.float64)
+    s = (
+        np.arange(num_clips, 0, -1, dtype=np.float64)
+        if scores is None
+        else np.asarray(scores, np.float64)
+    )
     rel = np.zeros(s.shape, dtype=bool)
     rel[list(relevant_idx)] = True
     return s[None], rel[None]
@@ -154,13 +158,17 @@ def test_torch_and_numpy_inputs_agree():
     rel = rng.random((6, 15)) < 0.3
     rel[:, 0] = True
     expected = retrieval_metrics(s, rel)
-    assert retrieval_metrics(torch.from_numpy(s).requires_grad_(), torch.from_numpy(rel)) == expected
-    assert clip_classification_accuracy(torch.from_numpy(s), torch.from_numpy(rel)) == clip_classification_accuracy(
-        s, rel
+    assert (
+        retrieval_metrics(torch.from_numpy(s).requires_grad_(), torch.from_numpy(rel)) == expected
     )
+    assert clip_classification_accuracy(
+        torch.from_numpy(s), torch.from_numpy(rel)
+    ) == clip_classification_accuracy(s, rel)
     # bfloat16 has no numpy counterpart; it must still be accepted.
     bf = torch.from_numpy(s).bfloat16()
-    assert retrieval_metrics(bf, torch.from_numpy(rel)) == retrieval_metrics(bf.float().numpy(), rel)
+    assert retrieval_metrics(bf, torch.from_numpy(rel)) == retrieval_metrics(
+        bf.float().numpy(), rel
+    )
 
 
 def test_errors():
@@ -173,7 +181,9 @@ def test_errors():
         retrieval_metrics(s, rel)
 
     s, rel = one_query(4, [0, 1])
-    with pytest.raises(ValueError, match="1 queries have more than one relevant clip.*use map_at_k"):
+    with pytest.raises(
+        ValueError, match="1 queries have more than one relevant clip.*use map_at_k"
+    ):
         map_at_k_dcase(s, rel)
     with pytest.raises(ValueError, match="k must be >= 1"):
         recall_at_k(s, rel, 0)
@@ -213,4 +223,6 @@ def test_invariant_to_permuting_clips_and_queries(data, rnd):
     rows = rnd.sample(range(s.shape[0]), s.shape[0])
     p_s, p_rel = s[rows][:, cols], rel[rows][:, cols]
     assert retrieval_metrics(p_s, p_rel) == pytest.approx(retrieval_metrics(s, rel))
-    assert clip_classification_accuracy(p_s, p_rel) == pytest.approx(clip_classification_accuracy(s, rel))
+    assert clip_classification_accuracy(p_s, p_rel) == pytest.approx(
+        clip_classification_accuracy(s, rel)
+    )

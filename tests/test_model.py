@@ -1,12 +1,22 @@
 """The co-attention model: cascades, masks, save/load, losses."""
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coattn_dist.config import load_config
-from coattn_dist.model import (AlignmentScore, CoAttentionLayer, RetrievalModel, hard_negatives,
-                               info_nce, pad_sequences, parse_cascade, relative_positions)
+from coattn_dist.model import (
+    AlignmentScore,
+    CoAttentionLayer,
+    RetrievalModel,
+    hard_negatives,
+    info_nce,
+    pad_sequences,
+    parse_cascade,
+    read_config,
+    relative_positions,
+)
 
 
 def model_with(cascade: str, **overrides) -> RetrievalModel:
@@ -26,8 +36,10 @@ def test_cascade_parameter_counts():
     assert n_params(model_with("stacked:3").reranker.cascade) == 3 * one
 
 
-@pytest.mark.parametrize("spec, expected", [("single", ("stacked", 1)), ("stacked:2", ("stacked", 2)),
-                                            ("iterated:5", ("iterated", 5))])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [("single", ("stacked", 1)), ("stacked:2", ("stacked", 2)), ("iterated:5", ("iterated", 5))],
+)
 def test_parse_cascade(spec, expected):
     assert parse_cascade(spec) == expected
 
@@ -82,8 +94,12 @@ def test_padding_invariance(lengths, cascade):
             ai, ami = pad_sequences([a], 32)
             alone = model.reranker(ti, tmi, ai, ami)
             torch.testing.assert_close(alone[0], batch[i], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(model.stage1.embed_text(ti, tmi)[0], t_batch[i], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(model.stage1.embed_audio(ai, ami)[0], a_batch[i], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(
+                model.stage1.embed_text(ti, tmi)[0], t_batch[i], atol=1e-5, rtol=1e-4
+            )
+            torch.testing.assert_close(
+                model.stage1.embed_audio(ai, ami)[0], a_batch[i], atol=1e-5, rtol=1e-4
+            )
 
 
 def test_relative_positions_span_minus_one_to_one():
@@ -99,15 +115,23 @@ def test_alignment_score_rewards_the_caption_order():
     events = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
     words, mask = events[None], torch.ones(1, 3, dtype=torch.bool)
     with torch.no_grad():
-        same, reverse = head(words, mask, events[None], mask), head(words, mask, events.flip(0)[None], mask)
+        same, reverse = (
+            head(words, mask, events[None], mask),
+            head(words, mask, events.flip(0)[None], mask),
+        )
         head.order_weight.zero_()
-        same_what, reverse_what = head(words, mask, events[None], mask), head(words, mask, events.flip(0)[None], mask)
+        same_what, reverse_what = (
+            head(words, mask, events[None], mask),
+            head(words, mask, events.flip(0)[None], mask),
+        )
     assert same > reverse
     torch.testing.assert_close(same_what, reverse_what)
     one = torch.ones(1, 1, dtype=torch.bool)  # one segment: nothing to order
     with torch.no_grad():
         head.order_weight.fill_(1.0)
-        torch.testing.assert_close(head(words, mask, events[None, :1], one), head(words, mask, events[None, :1], one))
+        torch.testing.assert_close(
+            head(words, mask, events[None, :1], one), head(words, mask, events[None, :1], one)
+        )
 
 
 def test_long_sequences_are_pooled_in_order():
@@ -126,6 +150,13 @@ def test_save_and_load_round_trip(tmp_path, uri_kind):
     assert loaded.cfg == model.cfg
     for (k, v), (k2, v2) in zip(model.state_dict().items(), loaded.state_dict().items()):
         assert k == k2 and torch.equal(v, v2)
+
+
+def test_config_is_read_without_the_weights(tmp_path):
+    model = model_with("iterated:3", dim=64)
+    model.save(str(tmp_path / "ckpt"))
+    (tmp_path / "ckpt" / "model.safetensors").unlink()
+    assert read_config(str(tmp_path / "ckpt")) == model.cfg
 
 
 def test_info_nce_several_positives():
@@ -169,6 +200,9 @@ def test_a_checkpoint_of_an_older_model_is_refused_clearly(tmp_path):
     uri = str(tmp_path / "ckpt")
     model_with("single", dim=64).save(uri)
     state = load_file(f"{uri}/model.safetensors")
-    save_file({k: v for k, v in state.items() if not k.startswith("reranker.score.")}, f"{uri}/model.safetensors")
+    save_file(
+        {k: v for k, v in state.items() if not k.startswith("reranker.score.")},
+        f"{uri}/model.safetensors",
+    )
     with pytest.raises(ValueError, match="older model .*reranker.score"):
         RetrievalModel.load(uri)

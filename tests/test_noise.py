@@ -1,4 +1,5 @@
 """Noise mixing hits the requested SNR; text perturbations look like real typing slips."""
+
 import numpy as np
 import pytest
 
@@ -12,7 +13,9 @@ def test_mix_hits_the_requested_snr(sample_dir, kind, target):
     rng = np.random.default_rng(0)
     clip = load(str(sample_dir / "audio" / "4-102844-A-49.flac"), 44100)
     if kind == "real":
-        noise = fit_length(load(str(sample_dir / "audio" / "4-161127-A-10.flac"), 44100), len(clip), rng)
+        noise = fit_length(
+            load(str(sample_dir / "audio" / "4-161127-A-10.flac"), 44100), len(clip), rng
+        )
     else:
         noise = synthetic(kind, len(clip), rng)
     mixed = mix_at_snr(clip, noise, target)
@@ -57,4 +60,8 @@ def test_typo_is_one_edit():
     rng = np.random.default_rng(3)
     for _ in range(100):
         out = typo("barking", rng)
-        assert abs(len(out) - 7) <= 1 and out != "" and sum(a != b for a, b in zip(out, "barking")) <= 7
+        assert (
+            abs(len(out) - 7) <= 1
+            and out != ""
+            and sum(a != b for a, b in zip(out, "barking")) <= 7
+        )

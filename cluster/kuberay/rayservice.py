@@ -8,6 +8,7 @@ it must agree with, so that it cannot drift from them:
 
     python cluster/kuberay/rayservice.py      # after editing either; tests check it was run
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,8 +30,10 @@ class _Dumper(yaml.SafeDumper):
     """Multi-line strings (the embedded serve config) as literal blocks, readable in review."""
 
 
-_Dumper.add_representer(str, lambda d, s: d.represent_scalar(
-    "tag:yaml.org,2002:str", s, style="|" if "\n" in s else None))
+_Dumper.add_representer(
+    str,
+    lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None),
+)
 
 
 def cluster_endpoints() -> dict[str, str]:
@@ -44,19 +47,26 @@ def serve_config() -> dict:
     config["http_options"] = {**config.get("http_options", {}), "host": "0.0.0.0"}
     endpoints = cluster_endpoints()
     for app in config["applications"]:
-        app["args"].update(checkpoint=endpoints["COATTN_CHECKPOINT"],
-                           milvus_uri=endpoints["COATTN_MILVUS_URI"],
-                           collection=endpoints["COATTN_COLLECTION"])
+        app["args"].update(
+            checkpoint=endpoints["COATTN_CHECKPOINT"],
+            milvus_uri=endpoints["COATTN_MILVUS_URI"],
+            collection=endpoints["COATTN_COLLECTION"],
+        )
     return config
 
 
 def rayservice() -> dict:
     docs = yaml.safe_load_all((HERE / "raycluster.yaml").read_text())
     (cluster,) = [d for d in docs if d["kind"] == "RayCluster"]
-    return {"apiVersion": "ray.io/v1", "kind": "RayService",
-            "metadata": {"name": "coattn-serve", "labels": cluster["metadata"]["labels"]},
-            "spec": {"serveConfigV2": yaml.safe_dump(serve_config(), sort_keys=False),
-                     "rayClusterConfig": cluster["spec"]}}
+    return {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": {"name": "coattn-serve", "labels": cluster["metadata"]["labels"]},
+        "spec": {
+            "serveConfigV2": yaml.safe_dump(serve_config(), sort_keys=False),
+            "rayClusterConfig": cluster["spec"],
+        },
+    }
 
 
 def render() -> str:

@@ -5,6 +5,7 @@ barks while rain falls"). A model that pools over time cannot tell "A, then B" f
 every class pair is generated in both orders (from different clips), so those are exactly the
 hard negatives a co-attention reranker must learn to separate.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,14 +17,16 @@ import numpy as np
 import soundfile as sf
 
 from coattn_dist.audio import load
-from coattn_dist.data.formats import ESC50_CAPTIONS
+from coattn_dist.data.esc50_captions import ESC50_CAPTIONS
 
 SAMPLE_RATE = 44100
 # Training captions vary the wording; test captions use one fixed form per kind.
 SEQUENCE_JOINS = [", then ", ", and then ", ", after that ", " and then "]
 OVERLAP_JOINS = [" while ", " as ", " and at the same time "]
 # Longest first, so ", and then " is never read as ", " + " and then ".
-_SEQUENCE_JOIN = re.compile("|".join(re.escape(j) for j in sorted(SEQUENCE_JOINS, key=len, reverse=True)))
+_SEQUENCE_JOIN = re.compile(
+    "|".join(re.escape(j) for j in sorted(SEQUENCE_JOINS, key=len, reverse=True))
+)
 
 
 @dataclass
@@ -47,9 +50,15 @@ def swap_events(caption: str) -> str:
     return phrases[-1] + "".join(j + p for j, p in zip(joins, phrases[-2::-1]))
 
 
-def caption_for(labels: list[str], kind: str, rng: random.Random | None) -> tuple[str, str]:
-    """(caption, order-swapped caption). rng=None gives the canonical test wording."""
-    phrase = (lambda c: ESC50_CAPTIONS[c][0]) if rng is None else (lambda c: rng.choice(ESC50_CAPTIONS[c]))
+def caption_for(
+    labels: list[str],
+    kind: str,
+    rng: random.Random | None,
+    captions: dict[str, list[str]] = ESC50_CAPTIONS,
+) -> tuple[str, str]:
+    """(caption, order-swapped caption) from each label's `captions` (canonical first). rng=None
+    gives the canonical test wording."""
+    phrase = (lambda c: captions[c][0]) if rng is None else (lambda c: rng.choice(captions[c]))
     phrases = [phrase(c) for c in labels]
     joins = OVERLAP_JOINS if kind == "overlap" else SEQUENCE_JOINS
     join = joins[0] if rng is None else rng.choice(joins)
@@ -57,18 +66,27 @@ def caption_for(labels: list[str], kind: str, rng: random.Random | None) -> tupl
     return caption, "" if kind == "overlap" else swap_events(caption)
 
 
-def plan_scenes(clips_by_label: dict[str, list[str]], n: int, seed: int, canonical: bool,
-                prefix: str) -> list[Scene]:
+def plan_scenes(
+    clips_by_label: dict[str, list[str]],
+    n: int,
+    seed: int,
+    canonical: bool,
+    prefix: str,
+    captions: dict[str, list[str]] = ESC50_CAPTIONS,
+) -> list[Scene]:
     """n scenes: 70 % two-clip sequences (each class pair in both orders), 15 % three-clip
-    sequences, 15 % two-clip overlaps. Clips are drawn from ``clips_by_label`` only."""
+    sequences, 15 % two-clip overlaps. Clips are drawn from ``clips_by_label`` only; each label's
+    `captions` word the events (ESC-50's by default)."""
     rng = random.Random(seed)
     labels = sorted(clips_by_label)
     scenes: list[Scene] = []
 
     def add(kind: str, chosen: list[str]):
         clip_uris = [rng.choice(clips_by_label[c]) for c in chosen]
-        caption, swapped = caption_for(chosen, kind, None if canonical else rng)
-        scenes.append(Scene(f"{prefix}-{len(scenes):05d}", kind, clip_uris, chosen, caption, swapped))
+        caption, swapped = caption_for(chosen, kind, None if canonical else rng, captions)
+        scenes.append(
+            Scene(f"{prefix}-{len(scenes):05d}", kind, clip_uris, chosen, caption, swapped)
+        )
 
     n_pairs = round(0.35 * n)
     for _ in range(n_pairs):

@@ -4,6 +4,7 @@ Two interfaces, each a callable module:
 - audio: ``encoder(waves: list[np.ndarray]) -> list[Tensor(segments, dim)]`` with ``sample_rate``, ``dim``
 - text: ``encoder(texts: list[str]) -> (Tensor(B, L, dim), BoolTensor(B, L))`` with ``dim``
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,5 +32,11 @@ def build_text_encoder(cfg: TextEncoderConfig, device: str | torch.device = "cpu
     return HFTextEncoder(name, max_tokens=cfg.max_tokens, device=device)
 
 
-__all__ = ["AisfxEncoder", "HFAudioEncoder", "HFTextEncoder", "build_audio_encoder",
-           "build_text_encoder", "minilm_path"]
+__all__ = [
+    "AisfxEncoder",
+    "HFAudioEncoder",
+    "HFTextEncoder",
+    "build_audio_encoder",
+    "build_text_encoder",
+    "minilm_path",
+]

@@ -5,6 +5,7 @@ re-implements both: the CNN (same parameter names) loads a safetensors copy of t
 checkpoint, converted once, and the log-mel front end runs in torch. Each ~2.3 s block of
 spectrogram frames gives one 512-d embedding; blocks at ``hop_s`` form the segment sequence.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,15 +68,24 @@ class LogMel(nn.Module):
         fb = torchaudio.functional.melscale_fbanks(
             N_FFT // 2 + 1, 0.0, SAMPLE_RATE / 2, N_MELS, SAMPLE_RATE, norm=None, mel_scale="htk"
         )
-        self.register_buffer("fb", fb / fb.sum(dim=0, keepdim=True).clamp_min(1e-10), persistent=False)
+        self.register_buffer(
+            "fb", fb / fb.sum(dim=0, keepdim=True).clamp_min(1e-10), persistent=False
+        )
         self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """(B, samples) -> (B, frames, mels)"""
         peak = wave.abs().amax(dim=1, keepdim=True)
         wave = wave / torch.where(peak > 0, peak, torch.ones_like(peak))
-        stft = torch.stft(wave, N_FFT, FRAME_HOP, window=self.window, center=True,
-                          pad_mode="constant", return_complex=True)
+        stft = torch.stft(
+            wave,
+            N_FFT,
+            FRAME_HOP,
+            window=self.window,
+            center=True,
+            pad_mode="constant",
+            return_complex=True,
+        )
         power = stft.abs().pow(2).transpose(1, 2)  # (B, frames, freqs)
         return torch.log10(power @ self.fb * 10000.0 + 1.0) / SPEC_MAX
 
@@ -94,12 +104,15 @@ def converted_weights(cache_dir: str | Path | None = None) -> Path:
     if target.exists():
         return target
     source = Path(aisfx.__file__).parent / "models" / "checkpoint.pth"
-    allowed = [(np._core.multiarray.scalar, "numpy.core.multiarray.scalar"), np.dtype,
-               type(np.dtype("int64"))]
+    allowed = [
+        (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
+        np.dtype,
+        type(np.dtype("int64")),
+    ]
     with torch.serialization.safe_globals(allowed):
         state, _ = torch.load(source, map_location="cpu", weights_only=True)
     prefix = "embedding_net."
-    weights = {k[len(prefix):]: v.contiguous() for k, v in state.items() if k.startswith(prefix)}
+    weights = {k[len(prefix) :]: v.contiguous() for k, v in state.items() if k.startswith(prefix)}
     cache.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     save_file(weights, str(tmp))
@@ -117,8 +130,13 @@ class AisfxEncoder(nn.Module):
     sample_rate = SAMPLE_RATE
     dim = 512
 
-    def __init__(self, segment_hop_s: float = 1.0, weights: str | Path | None = None,
-                 device: str | torch.device = "cpu", block_batch: int = 64):
+    def __init__(
+        self,
+        segment_hop_s: float = 1.0,
+        weights: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        block_batch: int = 64,
+    ):
         super().__init__()
         self.hop_frames = max(1, round(segment_hop_s * SAMPLE_RATE / FRAME_HOP))
         self.cache_key = f"aisfx-hop{self.hop_frames}"  # names its cached features
@@ -142,8 +160,10 @@ class AisfxEncoder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
-        blocks = [self.blocks(self.frontend(torch.as_tensor(w, device=self.device)[None])[0])
-                  for w in waves]
+        blocks = [
+            self.blocks(self.frontend(torch.as_tensor(w, device=self.device)[None])[0])
+            for w in waves
+        ]
         counts = [b.shape[0] for b in blocks]
         flat = torch.cat(blocks)
         out = torch.cat([self.cnn(chunk) for chunk in flat.split(self.block_batch)])

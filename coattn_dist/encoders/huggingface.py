@@ -3,6 +3,7 @@
 Everything loads with ``local_files_only``: these machines cannot reach a model hub at run time,
 and a cluster should not either (bake the weights into the image or a mounted volume).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from coattn_dist.runtime import verbose
+
+if not verbose():  # "Loading weights: 100%" on every start is noise beside our own progress lines
+    hf_logging.disable_progress_bar()
 
 
 def _slug(name_or_path) -> str:
@@ -40,10 +47,16 @@ class HFTextEncoder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = self.tokenizer(list(texts), padding=True, truncation=True,
-                               max_length=self.max_tokens, return_tensors="pt").to(self.device)
-        hidden = self.model(input_ids=batch["input_ids"],
-                            attention_mask=batch["attention_mask"]).last_hidden_state
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="pt",
+        ).to(self.device)
+        hidden = self.model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
         return hidden.cpu(), batch["attention_mask"].bool().cpu()
 
 
@@ -54,10 +67,13 @@ class HFAudioEncoder(nn.Module):
     of ``segment_hop_s`` so that every audio encoder gives the reranker sequences of similar length.
     """
 
-    def __init__(self, name_or_path: str, segment_hop_s: float = 1.0,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self, name_or_path: str, segment_hop_s: float = 1.0, device: str | torch.device = "cpu"
+    ):
         super().__init__()
-        self.extractor = AutoFeatureExtractor.from_pretrained(str(name_or_path), local_files_only=True)
+        self.extractor = AutoFeatureExtractor.from_pretrained(
+            str(name_or_path), local_files_only=True
+        )
         self.model = AutoModel.from_pretrained(str(name_or_path), local_files_only=True)
         self.sample_rate = int(self.extractor.sampling_rate)
         self.dim = self.model.config.hidden_size
@@ -78,9 +94,13 @@ class HFAudioEncoder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
-        inputs = self.extractor([np.asarray(w, dtype=np.float32) for w in waves],
-                                sampling_rate=self.sample_rate, padding=True,
-                                return_attention_mask=True, return_tensors="pt").to(self.device)
+        inputs = self.extractor(
+            [np.asarray(w, dtype=np.float32) for w in waves],
+            sampling_rate=self.sample_rate,
+            padding=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        ).to(self.device)
         hidden = self.model(**inputs).last_hidden_state  # (B, frames, D)
         counts = self.frame_counts([len(w) for w in waves], hidden.shape[1])
         out = []

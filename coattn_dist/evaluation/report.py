@@ -3,6 +3,7 @@
 Every number in report.md and the plots is read back from the same dict that metrics.json holds,
 so the three never disagree.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,11 @@ COLUMNS = ["R@1", "R@5", "R@10", "mAP@10", "clip_accuracy", "ms_per_query"]
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(fmt(v) for v in row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(fmt(v) for v in row) + " |" for row in rows),
+    ]
 
 
 def markdown(metrics: dict) -> str:
@@ -27,31 +31,49 @@ def markdown(metrics: dict) -> str:
     for ckpt, tests in metrics["matrix"].items():
         for test, systems in tests.items():
             lines += [f"## {ckpt} → {test}", ""]
-            lines += _table(["system", *COLUMNS], [[s, *(m[c] for c in COLUMNS)] for s, m in systems.items()])
+            lines += _table(
+                ["system", *COLUMNS], [[s, *(m[c] for c in COLUMNS)] for s, m in systems.items()]
+            )
             lines.append("")
     if len(metrics["matrix"]) > 1 or any(len(t) > 1 for t in metrics["matrix"].values()):
         tests = list(next(iter(metrics["matrix"].values())))
-        lines += ["## Cross-dataset mAP@10 (best system per cell; rows: trained on, columns: tested on)", ""]
-        lines += _table(["trained on", *tests], [[ckpt, *(max(m["mAP@10"] for m in t[test].values()) for test in tests)]
-                                                   for ckpt, t in metrics["matrix"].items()])
+        lines += [
+            "## Cross-dataset mAP@10 (best system per cell; rows: trained on, columns: tested on)",
+            "",
+        ]
+        lines += _table(
+            ["trained on", *tests],
+            [
+                [ckpt, *(max(m["mAP@10"] for m in t[test].values()) for test in tests)]
+                for ckpt, t in metrics["matrix"].items()
+            ],
+        )
         lines.append("")
     if metrics.get("order"):
         lines += ["## Order test (true-order caption scores above the swapped one)", ""]
         systems = list(next(iter(metrics["order"].values())))
-        lines += _table(["checkpoint", *systems], [[c, *(o[s] for s in systems)] for c, o in metrics["order"].items()])
+        lines += _table(
+            ["checkpoint", *systems],
+            [[c, *(o[s] for s in systems)] for c, o in metrics["order"].items()],
+        )
         lines.append("")
     for ckpt, sweep in metrics.get("noise", {}).items():
         lines += [f"## Noise robustness: mAP@10 ({ckpt})", ""]
         for kind, by_snr in sweep.items():
             systems = list(next(iter(by_snr.values())))
             lines += [f"**{kind}**", ""]
-            lines += _table(["SNR (dB)", *systems], [[snr, *(v[s] for s in systems)] for snr, v in by_snr.items()])
+            lines += _table(
+                ["SNR (dB)", *systems],
+                [[snr, *(v[s] for s in systems)] for snr, v in by_snr.items()],
+            )
             lines.append("")
     if metrics.get("text_perturbation"):
         lines += ["## Perturbed query text: mAP@10 (typos, dropped words)", ""]
         systems = list(next(iter(metrics["text_perturbation"].values())))
-        lines += _table(["checkpoint", *systems], [[c, *(p[s] for s in systems)]
-                                                   for c, p in metrics["text_perturbation"].items()])
+        lines += _table(
+            ["checkpoint", *systems],
+            [[c, *(p[s] for s in systems)] for c, p in metrics["text_perturbation"].items()],
+        )
         lines.append("")
     return "\n".join(lines)
 
@@ -76,14 +98,22 @@ def noise_plot(sweep: dict, title: str):
 
 def systems_plot(matrix: dict):
     """mAP@10 of every system on every (checkpoint, test set) pair, grouped bars."""
-    cells = [(f"{c}\n→ {t}", systems) for c, tests in matrix.items() for t, systems in tests.items()]
+    cells = [
+        (f"{c}\n→ {t}", systems) for c, tests in matrix.items() for t, systems in tests.items()
+    ]
     names = list(cells[0][1])
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(cells) * len(names) / 2), 3.8))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
-        ax.bar([j + i * width for j in range(len(cells))], [s.get(name, {}).get("mAP@10", 0) for _, s in cells],
-               width, label=name)
-    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(cells))], [c for c, _ in cells], fontsize=8)
+        ax.bar(
+            [j + i * width for j in range(len(cells))],
+            [s.get(name, {}).get("mAP@10", 0) for _, s in cells],
+            width,
+            label=name,
+        )
+    ax.set_xticks(
+        [j + 0.4 - width / 2 for j in range(len(cells))], [c for c, _ in cells], fontsize=8
+    )
     ax.set_ylabel("mAP@10")
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
@@ -96,7 +126,10 @@ def write_report(metrics: dict, folder: str, storage_options: dict | None = None
     """Writes the report files into a local folder or any fsspec URI; returns their names."""
     fs, root = fsspec.core.url_to_fs(folder, **(storage_options or {}))
     fs.makedirs(root, exist_ok=True)
-    files = {"metrics.json": json.dumps(metrics, indent=2).encode(), "report.md": markdown(metrics).encode()}
+    files = {
+        "metrics.json": json.dumps(metrics, indent=2).encode(),
+        "report.md": markdown(metrics).encode(),
+    }
     figures = {"systems.png": systems_plot(metrics["matrix"])}
     for ckpt, sweep in metrics.get("noise", {}).items():
         figures[f"noise-{ckpt}.png"] = noise_plot(sweep, f"mAP@10 vs SNR ({ckpt})")

@@ -3,6 +3,7 @@
 Never raises: whatever a file does to the decoder (every `AudioError` kind, or something no one
 anticipated) becomes a failure row, so one bad file can neither stop nor hang the job.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,5 +24,9 @@ def decode_audio(batch: dict[str, np.ndarray], sample_rate: int) -> dict[str, np
             kind[i] = getattr(error, "kind", AudioError.kind)
             message[i] = str(error) if isinstance(error, AudioError) else f"{uri}: {error!r}"
     rest = {k: v for k, v in batch.items() if k != "data"}
-    return {**rest, "wave": np.fromiter(waves, dtype=object, count=len(waves)),
-            "kind": np.array(kind, dtype=object), "message": np.array(message, dtype=object)}
+    return {
+        **rest,
+        "wave": np.fromiter(waves, dtype=object, count=len(waves)),
+        "kind": np.array(kind, dtype=object),
+        "message": np.array(message, dtype=object),
+    }

@@ -5,6 +5,7 @@ An actor loads the audio encoder (and the checkpoint's stage 1) once and then em
 clips: the encoder runs the blocks of every clip in a batch through the CNN together. On a GPU
 node each actor holds one GPU; on CPUs each runs one torch thread, so actors scale with cores.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from coattn_dist.config import AudioEncoderConfig
 from coattn_dist.encoders import AisfxEncoder, build_audio_encoder
 from coattn_dist.model import RetrievalModel
-from coattn_dist.ranking import embed_clips
+from coattn_dist.query.embed import embed_clips
 from coattn_dist.store import pool_segments
 
 
@@ -47,16 +48,21 @@ class SegmentEncoder:
         # Ray hands out read-only views of its blocks; torch wants arrays it may write
         return ok, self.encoder([np.array(batch["wave"][i]) for i in ok]) if ok else []
 
-    def columns(self, batch: dict[str, np.ndarray], ok: list[int], segments: list[np.ndarray],
-                **extra) -> dict:
+    def columns(
+        self, batch: dict[str, np.ndarray], ok: list[int], segments: list[np.ndarray], **extra
+    ) -> dict:
         """The output batch: ``segments`` of the rows in `ok`, an empty (0, dim) array elsewhere."""
         n = len(batch["kind"])
         column = [np.zeros((0, self.encoder.dim), dtype=np.float32)] * n
         for i, s in zip(ok, segments):
             column[i] = s
         rest = {k: v for k, v in batch.items() if k != "wave"}
-        return {**rest, **extra, "segments": np.fromiter(column, dtype=object, count=n),
-                "node": np.full(n, self.node)}
+        return {
+            **rest,
+            **extra,
+            "segments": np.fromiter(column, dtype=object, count=n),
+            "node": np.full(n, self.node),
+        }
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ok, features = self.encode(batch)
@@ -67,11 +73,13 @@ class ClipEmbedder(SegmentEncoder):
     """Ray Data callable class for the index: ``segments`` pooled to at most the store's 32 per
     clip, plus ``vector``, the checkpoint's stage-1 embedding (unit norm)."""
 
-    def __init__(self, checkpoint: str, storage_options: dict | None = None,
-                 device: str | None = None):
+    def __init__(
+        self, checkpoint: str, storage_options: dict | None = None, device: str | None = None
+    ):
         device = device or _default_device()
-        self.model = RetrievalModel.load(checkpoint, storage_options=storage_options,
-                                         map_location=device)
+        self.model = RetrievalModel.load(
+            checkpoint, storage_options=storage_options, map_location=device
+        )
         super().__init__(self.model.cfg.audio, device)
         self.dim = self.model.cfg.model.dim
 
@@ -79,6 +87,9 @@ class ClipEmbedder(SegmentEncoder):
         vectors = np.zeros((len(batch["kind"]), self.dim), dtype=np.float32)
         ok, features = self.encode(batch)
         if ok:
-            vectors[ok] = embed_clips(self.model, [f.to(self.device) for f in features]).cpu().numpy()
-        return self.columns(batch, ok, [pool_segments(f.cpu().numpy()) for f in features],
-                            vector=vectors)
+            vectors[ok] = (
+                embed_clips(self.model, [f.to(self.device) for f in features]).cpu().numpy()
+            )
+        return self.columns(
+            batch, ok, [pool_segments(f.cpu().numpy()) for f in features], vector=vectors
+        )

@@ -6,6 +6,7 @@ for audio files, or a manifest (anything `read_manifest` accepts). Clip ids are
 Clips the collection already holds are dropped here, before a byte is read: that is what makes a
 rerun after a crash cheap and a run over a grown bucket proportional to the new files.
 """
+
 from __future__ import annotations
 
 import posixpath
@@ -17,15 +18,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coattn_dist.audio import UnreadableError
-from coattn_dist.data import clip_id_for, clips, read_manifest
-from coattn_dist.data.formats import _AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
+from coattn_dist.data import AUDIO_EXTENSIONS, clip_id_for, clips, read_manifest
 from coattn_dist.store import ClipStore
 
 LISTING_SCHEMA = pa.schema([("clip_id", pa.string()), ("uri", pa.string()), ("label", pa.string())])
 # Errors that belong to one file; anything else (connection refused, timeouts, throttling, a
 # missing fsspec backend) is retried and, if it persists, stops the job: an object-store outage
 # must not be recorded as every remaining file being bad.
-FILE_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, ValueError)
+FILE_ERRORS = (
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+    ValueError,
+)
 
 
 class SourceUnavailable(Exception):
@@ -35,8 +41,7 @@ class SourceUnavailable(Exception):
 def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
     """Every audio file under `source`, recursively, in a stable (sorted) order."""
     fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
-    paths = sorted(p for p in fs.find(root)
-                   if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
+    paths = sorted(p for p in fs.find(root) if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
     if not paths:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {source}")
     uris = [fs.unstrip_protocol(p) for p in paths] if "://" in source else paths
@@ -46,8 +51,9 @@ def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
 def list_manifest(path: str, storage_options: dict | None = None) -> pa.Table:
     """One row per distinct clip of a manifest, with its own clip ids and labels."""
     table = clips(read_manifest(path, storage_options))
-    return pa.table([table["clip_id"], table["audio"], pc.fill_null(table["label"], "")],
-                    schema=LISTING_SCHEMA)
+    return pa.table(
+        [table["clip_id"], table["audio"], pc.fill_null(table["label"], "")], schema=LISTING_SCHEMA
+    )
 
 
 def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int]:
@@ -58,8 +64,12 @@ def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int]:
     return listing.filter(keep), len(present)
 
 
-def read_bytes(batch: dict[str, np.ndarray], storage_options: dict | None = None,
-               attempts: int = 4, backoff_s: float = 0.5) -> dict[str, np.ndarray]:
+def read_bytes(
+    batch: dict[str, np.ndarray],
+    storage_options: dict | None = None,
+    attempts: int = 4,
+    backoff_s: float = 0.5,
+) -> dict[str, np.ndarray]:
     """Ray Data map: adds ``data`` (the file's bytes) and the failure columns; a file that cannot
     be read becomes a failure row of kind ``unreadable``."""
     data, kind, message = [], [], []
@@ -72,8 +82,12 @@ def read_bytes(batch: dict[str, np.ndarray], storage_options: dict | None = None
             data.append(b"")
             kind.append(error.kind)
             message.append(str(error))
-    return {**batch, "data": np.array(data, dtype=object), "kind": np.array(kind, dtype=object),
-            "message": np.array(message, dtype=object)}
+    return {
+        **batch,
+        "data": np.array(data, dtype=object),
+        "kind": np.array(kind, dtype=object),
+        "message": np.array(message, dtype=object),
+    }
 
 
 def _read(uri: str, storage_options: dict, attempts: int, backoff_s: float) -> bytes:
@@ -88,5 +102,6 @@ def _read(uri: str, storage_options: dict, attempts: int, backoff_s: float) -> b
             raise UnreadableError(uri, f"cannot read: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # each backend raises its own: OSError, botocore, aiohttp
             error = exc
-    raise SourceUnavailable(f"cannot read {uri} after {attempts} attempts: "
-                            f"{type(error).__name__}: {error}") from error
+    raise SourceUnavailable(
+        f"cannot read {uri} after {attempts} attempts: {type(error).__name__}: {error}"
+    ) from error

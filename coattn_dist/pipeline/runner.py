@@ -5,6 +5,7 @@ current ones and write tasks upsert the ones before. Ray Data's streaming execut
 bounded window of blocks in flight, so memory does not grow with the collection; what the driver
 holds is the listing (a few hundred bytes per clip) and the failure rows.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -17,14 +18,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 import ray
 
-from coattn_dist.model import RetrievalModel
+from coattn_dist.model import read_config
 from coattn_dist.pipeline.decode import decode_audio
 from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
 from coattn_dist.pipeline.reader import drop_indexed, read_bytes
 from coattn_dist.pipeline.writer import MilvusSink, write_failures
 from coattn_dist.progress import Progress
-from coattn_dist.servers import milvus_lite_server
 from coattn_dist.store import ClipStore
+from coattn_dist.store.lite_server import milvus_lite_server
 
 # Logical CPUs of the light stages: on a 2-CPU machine an actor pool that takes every CPU leaves
 # none for the read tasks and the job deadlocks (PLATFORM.md), so nothing here asks for a whole one.
@@ -94,35 +95,69 @@ def embed_pool(num_workers: int | None, batch_size: int | None) -> tuple[int, in
     resources = ray.cluster_resources()
     if resources.get("GPU", 0) >= 1:
         return num_workers or int(resources["GPU"]), batch_size or GPU_BATCH, {"num_gpus": 1}
-    return (num_workers or max(1, int(resources.get("CPU", 1))), batch_size or CPU_BATCH,
-            {"num_cpus": EMBED_CPUS})
+    return (
+        num_workers or max(1, int(resources.get("CPU", 1))),
+        batch_size or CPU_BATCH,
+        {"num_cpus": EMBED_CPUS},
+    )
 
 
-def build_dataset(todo: pa.Table, sample_rate: int, batch_size: int | None,
-                  num_workers: int | None, storage_options: dict | None, encoder_class: type,
-                  encoder_kwargs: dict) -> ray.data.Dataset:
+def build_dataset(
+    todo: pa.Table,
+    sample_rate: int,
+    batch_size: int | None,
+    num_workers: int | None,
+    storage_options: dict | None,
+    encoder_class: type,
+    encoder_kwargs: dict,
+) -> ray.data.Dataset:
     """read -> decode (CPU tasks) -> `encoder_class` (an actor pool) over `todo` (clip_id, uri)."""
     size, batch_size, resources = embed_pool(num_workers, batch_size)
     blocks = [todo.slice(i, batch_size) for i in range(0, todo.num_rows, batch_size)]
     size = min(size, len(blocks))  # an actor loads a model: none without a block to embed
-    dataset = (ray.data.from_arrow(blocks)
-            .map_batches(read_bytes, fn_kwargs={"storage_options": storage_options},
-                         batch_format="numpy", num_cpus=TASK_CPUS)
-            .map_batches(decode_audio, fn_kwargs={"sample_rate": sample_rate},
-                         batch_format="numpy", num_cpus=TASK_CPUS)
-            .map_batches(encoder_class, compute=ray.data.ActorPoolStrategy(size=size),
-                         fn_constructor_kwargs=encoder_kwargs, batch_size=batch_size,
-                         batch_format="numpy", **resources))
+    dataset = (
+        ray.data.from_arrow(blocks)
+        .map_batches(
+            read_bytes,
+            fn_kwargs={"storage_options": storage_options},
+            batch_format="numpy",
+            num_cpus=TASK_CPUS,
+        )
+        .map_batches(
+            decode_audio,
+            fn_kwargs={"sample_rate": sample_rate},
+            batch_format="numpy",
+            num_cpus=TASK_CPUS,
+        )
+        .map_batches(
+            encoder_class,
+            compute=ray.data.ActorPoolStrategy(size=size),
+            fn_constructor_kwargs=encoder_kwargs,
+            batch_size=batch_size,
+            batch_format="numpy",
+            **resources,
+        )
+    )
     # Blocks go to whichever actors are up: without this wait, the first actor to load its model
     # takes every block of a short job while the others (on other nodes) are still starting.
     dataset.context.wait_for_min_actors_s = ACTOR_START_TIMEOUT_S
     return dataset
 
 
-def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: str,
-              failures_path: str, *, batch_size: int | None = None, num_workers: int | None = None,
-              num_writers: int = 2, storage_options: dict | None = None,
-              store_options: dict | None = None, progress_every_s: float = 5.0) -> IndexSummary:
+def run_index(
+    listing: pa.Table,
+    checkpoint: str,
+    milvus_uri: str,
+    collection: str,
+    failures_path: str,
+    *,
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    num_writers: int = 2,
+    storage_options: dict | None = None,
+    store_options: dict | None = None,
+    progress_every_s: float = 5.0,
+) -> IndexSummary:
     """Index every clip of `listing` (clip_id, uri, label) that the collection lacks.
 
     Raises `IndexingStopped` on a permanent error (Milvus or the object store unavailable after
@@ -134,23 +169,38 @@ def run_index(listing: pa.Table, checkpoint: str, milvus_uri: str, collection: s
     def summary() -> IndexSummary:
         (indexed, failed), nodes = ray.get([tally.totals.remote(), tally.placement.remote()])
         seconds = time.monotonic() - start
-        return IndexSummary(indexed, skipped, failed, round(seconds, 2),
-                            round((indexed + failed) / seconds, 2), collection, failures_path, nodes)
+        return IndexSummary(
+            indexed,
+            skipped,
+            failed,
+            round(seconds, 2),
+            round((indexed + failed) / seconds, 2),
+            collection,
+            failures_path,
+            nodes,
+        )
 
     try:
-        cfg = RetrievalModel.load(checkpoint, storage_options=storage_options).cfg
+        cfg = read_config(checkpoint, storage_options)
         with served(milvus_uri) as uri:
             with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
                 store.create_if_absent()  # a collection of another dimension fails here, at once
                 todo, skipped = drop_indexed(listing, store)
             sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
             if todo.num_rows:
-                dataset = build_dataset(todo, encoder_sample_rate(cfg.audio), batch_size,
-                                        num_workers, storage_options, ClipEmbedder,
-                                        {"checkpoint": checkpoint, "storage_options": storage_options})
+                dataset = build_dataset(
+                    todo,
+                    encoder_sample_rate(cfg.audio),
+                    batch_size,
+                    num_workers,
+                    storage_options,
+                    ClipEmbedder,
+                    {"checkpoint": checkpoint, "storage_options": storage_options},
+                )
                 with _reporting(tally, todo.num_rows, progress_every_s):
-                    dataset.write_datasink(sink, concurrency=num_writers,
-                                           ray_remote_args={"num_cpus": TASK_CPUS})
+                    dataset.write_datasink(
+                        sink, concurrency=num_writers, ray_remote_args={"num_cpus": TASK_CPUS}
+                    )
         write_failures(sink.failures, failures_path, storage_options)
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
         raise IndexingStopped(_reason(error), summary()) from error

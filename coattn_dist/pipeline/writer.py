@@ -5,6 +5,7 @@ duplicate a clip. Transient Milvus errors are retried by `ClipStore` with back-o
 persist (`StoreUnavailable`), or a row is refused for good (a wrong vector size), the write task
 raises and the job stops: every upsert acknowledged before that is already durable in Milvus.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -19,8 +20,14 @@ from ray.data.block import Block, BlockAccessor
 
 from coattn_dist.store import ClipStore
 
-FAILURES_SCHEMA = pa.schema([("uri", pa.string()), ("clip_id", pa.string()),
-                             ("kind", pa.string()), ("message", pa.string())])
+FAILURES_SCHEMA = pa.schema(
+    [
+        ("uri", pa.string()),
+        ("clip_id", pa.string()),
+        ("kind", pa.string()),
+        ("message", pa.string()),
+    ]
+)
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -33,8 +40,14 @@ class MilvusSink(Datasink[dict]):
     that embedded them, from the rows' optional ``node`` column).
     """
 
-    def __init__(self, milvus_uri: str, collection: str, dim: int,
-                 store_options: dict | None = None, tally=None):
+    def __init__(
+        self,
+        milvus_uri: str,
+        collection: str,
+        dim: int,
+        store_options: dict | None = None,
+        tally=None,
+    ):
         self.milvus_uri, self.collection, self.dim = milvus_uri, collection, dim
         self.store_options = store_options or {}
         self.tally = tally
@@ -60,8 +73,11 @@ class MilvusSink(Datasink[dict]):
                 columns = BlockAccessor.for_block(block).to_numpy()
                 rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
                 good = [r for r in rows if not r["kind"]]
-                bad = [{name: str(r[name]) for name in FAILURES_SCHEMA.names}
-                       for r in rows if r["kind"]]
+                bad = [
+                    {name: str(r[name]) for name in FAILURES_SCHEMA.names}
+                    for r in rows
+                    if r["kind"]
+                ]
                 indexed += store.upsert(good) if good else 0
                 failures += bad
                 if self.tally is not None:

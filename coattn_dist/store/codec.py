@@ -48,8 +48,10 @@ def encode_segments(segments: np.ndarray) -> str:
     n, d = half.shape
     if encoded_length(n, d) > MAX_CHARS:
         fits = ((MAX_CHARS - len(f"{n},{d}:")) // 4 * 3) // (2 * d)
-        raise ValueError(f"{n} segments of width {d} exceed the {MAX_CHARS}-char VARCHAR; "
-                         f"at most {fits} fit at this width")
+        raise ValueError(
+            f"{n} segments of width {d} exceed the {MAX_CHARS}-char VARCHAR; "
+            f"at most {fits} fit at this width"
+        )
     return f"{n},{d}:" + base64.b64encode(half.tobytes()).decode("ascii")
 
 

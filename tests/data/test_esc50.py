@@ -6,7 +6,14 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from coattn_dist.data import ESC50_CAPTIONS, clips, esc50_metadata, queries, read_manifest
+from coattn_dist.data import (
+    ESC50_CAPTIONS,
+    clips,
+    esc50_metadata,
+    groups_of,
+    queries,
+    read_manifest,
+)
 from coattn_dist.data.formats import read_esc50
 
 META = str(Path(__file__).resolve().parents[2] / "samples" / "esc50" / "meta" / "esc50.csv")
@@ -55,6 +62,14 @@ def test_metadata_keeps_source_recordings_by_clip_id():
     assert meta["clip_id"].to_pylist() == read_manifest(META)["clip_id"].to_pylist()
     assert set(meta["fold"].to_pylist()) <= {1, 2, 3, 4, 5}
     assert all(meta["src_file"].to_pylist())
+
+
+def test_group_is_the_source_recording():
+    meta = esc50_metadata(META)
+    recording = dict(zip(meta["clip_id"].to_pylist(), meta["src_file"].to_pylist()))
+    every = read_esc50(META, captions="all")
+    assert groups_of(every) == recording
+    assert every["source"].null_count == every["licence"].null_count == every.num_rows
 
 
 def test_descriptions_cover_every_class_and_read_like_captions():

@@ -1,8 +1,8 @@
 """Clotho and AudioCaps cannot be downloaded here: files in their exact formats, real audio."""
 
 import os
-from pathlib import Path
 import shutil
+from pathlib import Path
 
 import fsspec
 import pytest
@@ -77,6 +77,7 @@ def test_audiocaps_shares_clip_and_skips_missing_audio(tmp_path):
     uri = str(tmp_path / "audio" / "r1nicOVtvkQ_130.flac")
     assert set(table["audio"].to_pylist()) == {uri}
     assert set(table["clip_id"].to_pylist()) == {clip_id_for(uri)}
+    assert table["group"].to_pylist() == ["r1nicOVtvkQ"] * 2  # the YouTube video
     texts, relevant = queries(table)
     assert texts == ["A woman talks nearby as water pours", "Water pours while a woman speaks"]
     assert relevant == [[clip_id_for(uri)]] * 2

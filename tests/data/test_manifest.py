@@ -1,9 +1,9 @@
 """Generic manifests: path resolution, stable ids, query semantics and errors users can act on."""
 
 import hashlib
-from pathlib import Path
 import json
-import os
+import warnings
+from pathlib import Path
 
 import fsspec
 import pyarrow as pa
@@ -12,7 +12,9 @@ import pytest
 
 from coattn_dist.data import clip_id_for, clips, queries, read_manifest, write_manifest
 
-AUDIO = str(Path(__file__).resolve().parents[2] / "samples" / "esc50" / "audio" / "4-102844-A-49.flac")
+AUDIO = str(
+    Path(__file__).resolve().parents[2] / "samples" / "esc50" / "audio" / "4-102844-A-49.flac"
+)
 ROWS = [
     {"audio": "audio/a.flac", "caption": "a dog barks", "label": "dog"},
     {"audio": "audio/a.flac", "caption": "rain on a roof"},
@@ -46,7 +48,9 @@ def test_generic_formats_agree(tmp_path, name):
 def test_default_ids_are_stable_and_match_public_readers(tmp_path):
     uri = "s3://bucket/x.flac"
     assert clip_id_for(uri) == hashlib.sha1(uri.encode("utf-8")).hexdigest()[:16]
-    esc = read_manifest(str(Path(__file__).resolve().parents[2] / "samples" / "esc50" / "meta" / "esc50.csv"))
+    esc = read_manifest(
+        str(Path(__file__).resolve().parents[2] / "samples" / "esc50" / "meta" / "esc50.csv")
+    )
     (tmp_path / "m.jsonl").write_text(json.dumps({"audio": AUDIO}) + "\n")
     generic = read_manifest(str(tmp_path / "m.jsonl"))
     assert generic["clip_id"][0].as_py() in set(esc["clip_id"].to_pylist())
@@ -72,7 +76,7 @@ def test_clips_and_queries_semantics(tmp_path):
     _write(tmp_path / "m.csv", ROWS)
     table = read_manifest(str(tmp_path / "m.csv"))
     a, b, c = clips(table)["clip_id"].to_pylist()
-    assert clips(table).column_names == ["clip_id", "audio", "label"]
+    assert clips(table).column_names == ["clip_id", "audio", "label", "group", "source", "licence"]
     assert clips(table)["label"].to_pylist() == ["dog", "cow", None]
     texts, relevant = queries(table)
     assert texts == ["a dog barks", "rain on a roof"]
@@ -122,3 +126,22 @@ def test_extra_columns_are_ignored_with_a_warning(tmp_path):
     with pytest.warns(UserWarning, match=r"ignoring column\(s\) \['split'\]"):
         table = read_manifest(str(tmp_path / "m.csv"))
     assert table["caption"].to_pylist() == ["a dog barks"]
+
+
+def test_group_source_licence_are_kept_and_null_where_absent(tmp_path):
+    (tmp_path / "m.csv").write_text(
+        "audio,caption,group,source,licence\n"
+        "a.flac,a door slams,doors,sound-theme-freedesktop,GPL-2+\n"
+        "b.flac,a door creaks,,,\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # known columns: no "ignoring column(s)" warning
+        table = read_manifest(str(tmp_path / "m.csv"))
+    assert table["group"].to_pylist() == ["doors", None]
+    assert table["source"].to_pylist() == ["sound-theme-freedesktop", None]
+    assert table["licence"].to_pylist() == ["GPL-2+", None]
+    (tmp_path / "plain.jsonl").write_text(json.dumps({"audio": "a.flac"}) + "\n")
+    plain = read_manifest(str(tmp_path / "plain.jsonl"))
+    assert plain.select(["group", "source", "licence"]).to_pylist() == [
+        {"group": None, "source": None, "licence": None}
+    ]

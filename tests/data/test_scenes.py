@@ -1,19 +1,28 @@
 """Scenes: real clips in sequence or overlapping, captions that name the events in order."""
+
 import soundfile as sf
 
 from coattn_dist.data.scenes import caption_for, plan_scenes, render, swap_events, write_scenes
 
 
 def pool(sample_dir):
-    names = {"dog": "4-182395-A-0.flac", "rain": "4-161127-A-10.flac", "church_bells": "4-125825-A-46.flac"}
+    names = {
+        "dog": "4-182395-A-0.flac",
+        "rain": "4-161127-A-10.flac",
+        "church_bells": "4-125825-A-46.flac",
+    }
     return {label: [str(sample_dir / "audio" / n)] for label, n in names.items()}
 
 
 def test_canonical_captions_and_their_swaps():
-    assert caption_for(["dog", "rain"], "sequence", None) == ("a dog barks, then rain is falling",
-                                                             "rain is falling, then a dog barks")
+    assert caption_for(["dog", "rain"], "sequence", None) == (
+        "a dog barks, then rain is falling",
+        "rain is falling, then a dog barks",
+    )
     caption, swapped = caption_for(["dog", "rain", "church_bells"], "sequence", None)
-    assert caption.count(", then ") == 2 and swapped.split(", then ") == caption.split(", then ")[::-1]
+    assert (
+        caption.count(", then ") == 2 and swapped.split(", then ") == caption.split(", then ")[::-1]
+    )
     assert caption_for(["dog", "rain"], "overlap", None)[1] == ""
 
 

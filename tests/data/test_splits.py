@@ -1,4 +1,5 @@
 """Splits keep every source recording on one side."""
+
 from pathlib import Path
 
 from coattn_dist.data import esc50_metadata
@@ -22,10 +23,18 @@ def test_groups_never_straddle_splits():
 
 def test_every_stratum_keeps_training_data_and_the_split_is_seeded():
     meta = esc50_metadata(META)
-    args = (meta["clip_id"].to_pylist(), meta["src_file"].to_pylist(), meta["category"].to_pylist(),
-            {"test": 0.5})
+    args = (
+        meta["clip_id"].to_pylist(),
+        meta["src_file"].to_pylist(),
+        meta["category"].to_pylist(),
+        {"test": 0.5},
+    )
     split = split_groups(*args, seed=1)
     assert split == split_groups(*args, seed=1)
     for category in set(meta["category"].to_pylist()):
-        members = [c for c, cat in zip(meta["clip_id"].to_pylist(), meta["category"].to_pylist()) if cat == category]
+        members = [
+            c
+            for c, cat in zip(meta["clip_id"].to_pylist(), meta["category"].to_pylist())
+            if cat == category
+        ]
         assert any(split[c] == "train" for c in members)

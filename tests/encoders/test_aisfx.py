@@ -1,4 +1,5 @@
 """The aisfx CNN loaded offline from its packaged weights, against the package's own pipeline."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -6,7 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from coattn_dist.audio import load
-from coattn_dist.encoders.aisfx import BLOCK_FRAMES, SAMPLE_RATE, AisfxEncoder, LogMel, converted_weights
+from coattn_dist.encoders.aisfx import (
+    BLOCK_FRAMES,
+    SAMPLE_RATE,
+    AisfxEncoder,
+    LogMel,
+    converted_weights,
+)
 
 
 def test_weights_convert_once_to_safetensors(tmp_path):
@@ -22,14 +29,18 @@ def test_matches_the_packages_librosa_pipeline(sample_dir, audio_encoder):
     from aisfx.spectrogram.spectrogram_librosa import compute_spectrogram
 
     clip = str(sample_dir / "audio" / "4-102844-A-49.flac")
-    ref_spec = spectrogram_normalize(compute_spectrogram(clip, 44100.0, 2048, 1024, 96, 0.0, 22050.0).T)
+    ref_spec = spectrogram_normalize(
+        compute_spectrogram(clip, 44100.0, 2048, 1024, 96, 0.0, 22050.0).T
+    )
     wave = load(clip, SAMPLE_RATE)
     ours = LogMel()(torch.tensor(wave)[None])[0].numpy()
     np.testing.assert_allclose(ours, ref_spec, atol=1e-4)
 
     encoder = AisfxEncoder(segment_hop_s=50 * 1024 / SAMPLE_RATE)  # the package's default hop
     with torch.no_grad():
-        ref = encoder.cnn(torch.tensor(blocking(ref_spec, BLOCK_FRAMES, 50, True), dtype=torch.float32))
+        ref = encoder.cnn(
+            torch.tensor(blocking(ref_spec, BLOCK_FRAMES, 50, True), dtype=torch.float32)
+        )
     got = encoder([wave])[0]
     assert got.shape == ref.shape == (3, 512)
     assert F.cosine_similarity(got, ref).min() > 0.9999
@@ -37,7 +48,9 @@ def test_matches_the_packages_librosa_pipeline(sample_dir, audio_encoder):
 
 @pytest.mark.parametrize("seconds, segments", [(0.2, 1), (2.0, 1), (5.0, 3), (30.0, 28)])
 def test_segments_follow_the_hop_and_short_clips_are_padded(audio_encoder, seconds, segments):
-    wave = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+    wave = (0.1 * np.random.default_rng(0).standard_normal(int(seconds * SAMPLE_RATE))).astype(
+        np.float32
+    )
     (out,) = audio_encoder([wave])
     assert out.shape == (segments, 512) and torch.isfinite(out).all()
 

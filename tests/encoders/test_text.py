@@ -1,4 +1,5 @@
 """all-MiniLM-L6-v2 loaded offline from its PyPI package."""
+
 import torch
 import torch.nn.functional as F
 

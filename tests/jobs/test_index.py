@@ -1,4 +1,5 @@
 """`coattn index` against real servers: SeaweedFS S3, Milvus Lite (file and server), a real kill."""
+
 import csv
 import json
 import os
@@ -18,8 +19,9 @@ from coattn_dist.cli import main
 from coattn_dist.data import clip_id_for
 from coattn_dist.pipeline.reader import list_folder
 from coattn_dist.pipeline.runner import IndexingStopped, run_index
-from coattn_dist.servers import aws_env, free_port, milvus_lite_server
 from coattn_dist.store import ClipStore
+from coattn_dist.store.lite_server import free_port, milvus_lite_server
+from tests.harness.servers import aws_env
 
 REPO = Path(__file__).resolve().parents[2]
 DIM = 256  # the checkpoints' stage-1 width
@@ -45,9 +47,9 @@ def run_cli(capsys, *args: str) -> tuple[int, dict, str]:
     return code, json.loads(out.strip().splitlines()[-1]), err
 
 
-def test_bucket_with_bad_files_rerun_new_files_and_search(s3_server, sample_dir, bad_audio,
-                                                          trained_checkpoint, ray_local, tmp_path,
-                                                          capsys):
+def test_bucket_with_bad_files_rerun_new_files_and_search(
+    s3_server, sample_dir, bad_audio, trained_checkpoint, ray_local, tmp_path, capsys
+):
     labels = esc50_labels(sample_dir)
     by_class = {c: sorted(n for n, label in labels.items() if label == c) for c in CLASSES}
     good = {names[0]: c for c, names in by_class.items()}
@@ -56,11 +58,27 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(s3_server, sample_dir,
     bad_files = {f"bad/{n}": data for n, (data, _) in bad_audio.items()}
     manifest = "audio,caption,label\n" + "".join(
         [f"audio/{n},,{label}\n" for n, label in good.items()]
-        + [f"bad/{n},,\n" for n in [*bad_audio, "missing.flac"]])
-    fs = bucket_with(s3_server, "e2e", {**good_files, **bad_files, "manifest.csv": manifest.encode()})
-    common = ["--checkpoint", trained_checkpoint, "--milvus-uri", tmp_path / "milvus.db",
-              "--collection", "clips", "--failures", tmp_path / "failures.parquet",
-              "--batch-size", 3, "--num-workers", 1, "--storage-options", json.dumps(s3_server)]
+        + [f"bad/{n},,\n" for n in [*bad_audio, "missing.flac"]]
+    )
+    fs = bucket_with(
+        s3_server, "e2e", {**good_files, **bad_files, "manifest.csv": manifest.encode()}
+    )
+    common = [
+        "--checkpoint",
+        trained_checkpoint,
+        "--milvus-uri",
+        tmp_path / "milvus.db",
+        "--collection",
+        "clips",
+        "--failures",
+        tmp_path / "failures.parquet",
+        "--batch-size",
+        3,
+        "--num-workers",
+        1,
+        "--storage-options",
+        json.dumps(s3_server),
+    ]
 
     code, summary, err = run_cli(capsys, "index", "--manifest", "s3://e2e/manifest.csv", *common)
     assert code == 0, err
@@ -68,26 +86,53 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(s3_server, sample_dir,
     assert f"[index] {len(good) + 6}/{len(good) + 6}" in err
     failures = pq.read_table(tmp_path / "failures.parquet").to_pylist()
     assert {f["uri"].rsplit("/", 1)[1]: f["kind"] for f in failures} == {
-        **{n: kind for n, (_, kind) in bad_audio.items()}, "missing.flac": "unreadable"}
+        **{n: kind for n, (_, kind) in bad_audio.items()},
+        "missing.flac": "unreadable",
+    }
     assert all(f["clip_id"] == clip_id_for(f["uri"]) and f["message"] for f in failures)
 
     code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)
-    assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (0, len(good), 0)
+    assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (
+        0,
+        len(good),
+        0,
+    )
 
     fs.pipe(f"e2e/audio/{new_name}", (sample_dir / "audio" / new_name).read_bytes())
     code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)
-    assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (1, len(good), 0)
+    assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (
+        1,
+        len(good),
+        0,
+    )
 
-    code, answer, _ = run_cli(capsys, "search", "a dog barks", "-k", 2, "--rerank", 5,
-                              "--checkpoint", trained_checkpoint,
-                              "--milvus-uri", tmp_path / "milvus.db", "--collection", "clips")
+    code, answer, _ = run_cli(
+        capsys,
+        "search",
+        "a dog barks",
+        "-k",
+        2,
+        "--rerank",
+        5,
+        "--checkpoint",
+        trained_checkpoint,
+        "--milvus-uri",
+        tmp_path / "milvus.db",
+        "--collection",
+        "clips",
+    )
     assert code == 0 and answer["timings_ms"]["total"] > 0
-    assert {r["uri"] for r in answer["results"]} == {f"s3://e2e/audio/{n}" for n in by_class["dog"][:2]}
+    assert {r["uri"] for r in answer["results"]} == {
+        f"s3://e2e/audio/{n}" for n in by_class["dog"][:2]
+    }
 
 
 def ray_processes(temp_dir: str) -> list[int]:
-    return [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/cmdline")
-            if temp_dir.encode() in _read(p)]
+    return [
+        int(p.parent.name)
+        for p in Path("/proc").glob("[0-9]*/cmdline")
+        if temp_dir.encode() in _read(p)
+    ]
 
 
 def _read(path: Path) -> bytes:
@@ -98,20 +143,49 @@ def _read(path: Path) -> bytes:
 
 
 def test_killed_mid_run_then_rerun_indexes_every_clip_exactly_once(
-        s3_server, sample_dir, trained_checkpoint, ray_local, tmp_path, capsys):
+    s3_server, sample_dir, trained_checkpoint, ray_local, tmp_path, capsys
+):
     names = list(esc50_labels(sample_dir))[:16]
-    bucket_with(s3_server, "killed", {f"audio/{n}": (sample_dir / "audio" / n).read_bytes()
-                                      for n in names})
+    bucket_with(
+        s3_server, "killed", {f"audio/{n}": (sample_dir / "audio" / n).read_bytes() for n in names}
+    )
     expected = {clip_id_for(f"s3://killed/audio/{n}") for n in names}
-    with (tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_temp,  # short: socket paths
-          milvus_lite_server(tmp_path / "milvus") as uri, ClipStore(uri, "clips", DIM) as store):
-        job = ["--checkpoint", trained_checkpoint, "--milvus-uri", uri, "--collection", "clips",
-               "--failures", tmp_path / "failures.parquet", "--num-workers", 1]
+    with (
+        tempfile.TemporaryDirectory(prefix="ray-", dir="/tmp") as ray_temp,  # short: socket paths
+        milvus_lite_server(tmp_path / "milvus") as uri,
+        ClipStore(uri, "clips", DIM) as store,
+    ):
+        job = [
+            "--checkpoint",
+            trained_checkpoint,
+            "--milvus-uri",
+            uri,
+            "--collection",
+            "clips",
+            "--failures",
+            tmp_path / "failures.parquet",
+            "--num-workers",
+            1,
+        ]
         env = {**os.environ, **aws_env(s3_server), "RAY_ADDRESS": "local", "RAY_TMPDIR": ray_temp}
         with open(tmp_path / "job.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "jobs.index", "--source", "s3://killed/audio",
-                                     "--batch-size", "2", *map(str, job)], cwd=REPO, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jobs.index",
+                    "--source",
+                    "s3://killed/audio",
+                    "--batch-size",
+                    "2",
+                    *map(str, job),
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             written = wait_for_rows(store, lambda: proc.poll() is None, timeout_s=240)
             assert ray_processes(ray_temp)  # the job's own Ray: raylet, workers, actors
@@ -126,8 +200,15 @@ def test_killed_mid_run_then_rerun_indexes_every_clip_exactly_once(
             time.sleep(0.5)
         assert not ray_processes(ray_temp)  # the killed job's Ray went with it
 
-        code, summary, err = run_cli(capsys, "index", "--source", "s3://killed/audio", *job,
-                                     "--storage-options", json.dumps(s3_server))
+        code, summary, err = run_cli(
+            capsys,
+            "index",
+            "--source",
+            "s3://killed/audio",
+            *job,
+            "--storage-options",
+            json.dumps(s3_server),
+        )
         assert code == 0, err
         assert (summary["skipped"], summary["indexed"]) == (at_kill, len(names) - at_kill)
         assert store.count() == len(names)  # a duplicate id would count twice
@@ -147,8 +228,9 @@ def wait_for_rows(store: ClipStore, running, timeout_s: float) -> int:
     raise AssertionError(f"no rows within {timeout_s} s, or the job ended first")
 
 
-def test_milvus_outage_stops_the_job_and_keeps_what_was_written(sample_dir, trained_checkpoint,
-                                                                ray_local, tmp_path):
+def test_milvus_outage_stops_the_job_and_keeps_what_was_written(
+    sample_dir, trained_checkpoint, ray_local, tmp_path
+):
     folder = tmp_path / "audio"
     folder.mkdir()
     for name in list(esc50_labels(sample_dir))[:16]:
@@ -166,24 +248,42 @@ def test_milvus_outage_stops_the_job_and_keeps_what_was_written(sample_dir, trai
     outage.start()
     served.wait(60)
     with pytest.raises(IndexingStopped, match="StoreUnavailable") as stopped:
-        run_index(list_folder(str(folder)), trained_checkpoint, f"http://127.0.0.1:{port}", "clips",
-                  str(tmp_path / "failures.parquet"), batch_size=1, num_workers=1,
-                  store_options={"attempts": 3, "backoff_s": 0.2, "connect_timeout_s": 1.0})
+        run_index(
+            list_folder(str(folder)),
+            trained_checkpoint,
+            f"http://127.0.0.1:{port}",
+            "clips",
+            str(tmp_path / "failures.parquet"),
+            batch_size=1,
+            num_workers=1,
+            store_options={"attempts": 3, "backoff_s": 0.2, "connect_timeout_s": 1.0},
+        )
     outage.join()
     acknowledged = stopped.value.summary.indexed
     with milvus_lite_server(data, port) as uri, ClipStore(uri, "clips", DIM) as store:
         assert 0 < seen[0] <= store.count() and acknowledged <= store.count() < 16
 
 
-def test_a_collection_of_another_size_stops_the_job_before_any_work(sample_dir, trained_checkpoint,
-                                                                   ray_local, tmp_path, capsys):
+def test_a_collection_of_another_size_stops_the_job_before_any_work(
+    sample_dir, trained_checkpoint, ray_local, tmp_path, capsys
+):
     with milvus_lite_server(tmp_path / "milvus") as uri:
         with ClipStore(uri, "clips", 64) as store:
             store.create_if_absent()
-        code, summary, err = run_cli(capsys, "index", "--source", sample_dir / "audio",
-                                     "--checkpoint", trained_checkpoint, "--milvus-uri", uri,
-                                     "--collection", "clips",
-                                     "--failures", tmp_path / "failures.parquet")
+        code, summary, err = run_cli(
+            capsys,
+            "index",
+            "--source",
+            sample_dir / "audio",
+            "--checkpoint",
+            trained_checkpoint,
+            "--milvus-uri",
+            uri,
+            "--collection",
+            "clips",
+            "--failures",
+            tmp_path / "failures.parquet",
+        )
         with ClipStore(uri, "clips", 64) as store:
             assert store.count() == 0
     assert code == 1 and "does not match this store (vector dim 64 vs 256" in err

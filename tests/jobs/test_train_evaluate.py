@@ -1,5 +1,6 @@
 """`coattn train` then `coattn evaluate` end to end on a few real clips: the report agrees with
 metrics.json and holds every requested part."""
+
 import json
 
 import pyarrow as pa
@@ -10,8 +11,14 @@ from coattn_dist.data import write_manifest
 from coattn_dist.data.formats import read_esc50
 from coattn_dist.features import FeatureCache, text_key
 
-TINY = ["model.dim=64", "model.rerank_dim=32", "train.epochs=6", "train.rerank_epochs=2",
-        "train.batch_size=16", "train.patience=3"]
+TINY = [
+    "model.dim=64",
+    "model.rerank_dim=32",
+    "train.epochs=6",
+    "train.rerank_epochs=2",
+    "train.batch_size=16",
+    "train.patience=3",
+]
 CLASSES = ["dog", "rain", "church_bells", "crying_baby", "helicopter", "clock_tick"]
 
 
@@ -26,8 +33,13 @@ def manifests(sample_dir, folder):
     write_manifest(pa.Table.from_pylist(test, schema=every.schema), str(folder / "test.jsonl"))
     noise = [dict(r, caption="") for r in every.to_pylist() if r["label"] == "wind"]
     write_manifest(pa.Table.from_pylist(noise, schema=every.schema), str(folder / "noise.jsonl"))
-    order = [{"clip_id": test[0]["clip_id"], "caption": "a dog barks, then rain is falling",
-              "swapped": "rain is falling, then a dog barks"}]
+    order = [
+        {
+            "clip_id": test[0]["clip_id"],
+            "caption": "a dog barks, then rain is falling",
+            "swapped": "rain is falling, then a dog barks",
+        }
+    ]
     (folder / "order.jsonl").write_text("".join(json.dumps(o) + "\n" for o in order))
     return folder
 
@@ -37,8 +49,12 @@ def warm_cache(folder, features, audio_encoder, text_encoder) -> str:
     captions: the jobs read it as they read a cache of their own earlier runs, and the test spends
     its time on training and evaluating rather than on encoding the same audio again. (Encoding
     on Ray Data has its own tests; the noise cells below still encode real audio.)"""
-    FeatureCache(folder, audio_encoder.cache_key).add(dict(zip(features.clip_ids, features.segments)))
-    FeatureCache(folder, text_encoder.cache_key).add(dict(zip(map(text_key, features.texts), features.tokens)))
+    FeatureCache(folder, audio_encoder.cache_key).add(
+        dict(zip(features.clip_ids, features.segments))
+    )
+    FeatureCache(folder, text_encoder.cache_key).add(
+        dict(zip(map(text_key, features.texts), features.tokens))
+    )
     return str(folder)
 
 
@@ -46,20 +62,63 @@ def last_json(capsys):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_train_then_evaluate(sample_dir, tmp_path, capsys, ray_local, small_features, audio_encoder, text_encoder):
+def test_train_then_evaluate(
+    sample_dir, tmp_path, capsys, ray_local, small_features, audio_encoder, text_encoder
+):
     data = manifests(sample_dir, tmp_path)
     ckpt, report = tmp_path / "ckpt", tmp_path / "report"
     cache = warm_cache(tmp_path / "cache", small_features, audio_encoder, text_encoder)
-    assert main(["train", "--manifest", str(data / "train.jsonl"), "--val-manifest", str(data / "test.jsonl"),
-                 "--out", str(ckpt), "--cascades", "single,iterated:2", "--cache", cache, "--set", *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--manifest",
+                str(data / "train.jsonl"),
+                "--val-manifest",
+                str(data / "test.jsonl"),
+                "--out",
+                str(ckpt),
+                "--cascades",
+                "single,iterated:2",
+                "--cache",
+                cache,
+                "--set",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     trained = last_json(capsys)
     assert trained["train_clips"] == 12 and trained["failed"] == 0
     assert set(trained["best_val_mAP@10"]) == {"stage1", "single", "iterated:2"}
 
-    assert main(["evaluate", "--checkpoint", f"esc={ckpt}", "--manifest", f"test={data / 'test.jsonl'}",
-                 "--report", str(report), "--rerank", "5", "--order", str(data / "order.jsonl"),
-                 "--snr", "clean,10", "--noise", "white,real", "--noise-clips", str(data / "noise.jsonl"),
-                 "--perturb-text", "--cache", cache]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                f"esc={ckpt}",
+                "--manifest",
+                f"test={data / 'test.jsonl'}",
+                "--report",
+                str(report),
+                "--rerank",
+                "5",
+                "--order",
+                str(data / "order.jsonl"),
+                "--snr",
+                "clean,10",
+                "--noise",
+                "white,real",
+                "--noise-clips",
+                str(data / "noise.jsonl"),
+                "--perturb-text",
+                "--cache",
+                cache,
+            ]
+        )
+        == 0
+    )
     summary = last_json(capsys)
     metrics = json.loads((report / "metrics.json").read_text())
     assert set(metrics["systems"]) == {"stage1", "single", "iterated:2"}
@@ -73,7 +132,10 @@ def test_train_then_evaluate(sample_dir, tmp_path, capsys, ray_local, small_feat
 
     md = (report / "report.md").read_text()
     for system, m in metrics["systems"].items():
-        assert f"| {system} | {m['R@1']:.3f} | {m['R@5']:.3f} | {m['R@10']:.3f} | {m['mAP@10']:.3f} |" in md
+        assert (
+            f"| {system} | {m['R@1']:.3f} | {m['R@5']:.3f} | {m['R@10']:.3f} | {m['mAP@10']:.3f} |"
+            in md
+        )
     perturbed = metrics["text_perturbation"]["esc"]
     assert "| esc | " + " | ".join(f"{perturbed[s]:.3f}" for s in perturbed) + " |" in md
     for png in ["systems.png", "noise-esc.png"]:

@@ -1,4 +1,5 @@
 """decode_audio turns every bad file into a row with its kind, and never raises."""
+
 import numpy as np
 
 from coattn_dist.pipeline.decode import decode_audio
@@ -9,9 +10,12 @@ def test_good_bad_and_already_failed_rows(sample_dir, bad_audio):
     names = ["good.flac", *bad_audio, "gone.flac"]
     data = [good.read_bytes(), *(b for b, _ in bad_audio.values()), b""]
     kinds = [""] * (len(names) - 1) + ["unreadable"]
-    batch = {"uri": np.array(names, dtype=object), "data": np.array(data, dtype=object),
-             "kind": np.array(kinds, dtype=object),
-             "message": np.array([""] * (len(names) - 1) + ["gone.flac: cannot read"], dtype=object)}
+    batch = {
+        "uri": np.array(names, dtype=object),
+        "data": np.array(data, dtype=object),
+        "kind": np.array(kinds, dtype=object),
+        "message": np.array([""] * (len(names) - 1) + ["gone.flac: cannot read"], dtype=object),
+    }
 
     out = decode_audio(batch, sample_rate=16000)
 

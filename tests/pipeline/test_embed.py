@@ -1,4 +1,5 @@
 """ClipEmbedder: the same vectors as the library's own path, failed rows passed through."""
+
 import numpy as np
 import torch
 
@@ -6,15 +7,17 @@ from coattn_dist.audio import load
 from coattn_dist.config import AudioEncoderConfig
 from coattn_dist.model import RetrievalModel
 from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
-from coattn_dist.ranking import embed_clips
+from coattn_dist.query.embed import embed_clips
 
 
 def test_vectors_and_segments_match_embed_clips(sample_dir, random_checkpoint, audio_encoder):
     files = sorted((sample_dir / "audio").glob("*.flac"))[:2]
     waves = [load(str(f), 44100) for f in files]
-    batch = {"uri": np.array(["a", "b", "bad"], dtype=object),
-             "wave": np.fromiter([waves[0], np.zeros(0, np.float32), waves[1]], dtype=object),
-             "kind": np.array(["", "empty", ""], dtype=object)}
+    batch = {
+        "uri": np.array(["a", "b", "bad"], dtype=object),
+        "wave": np.fromiter([waves[0], np.zeros(0, np.float32), waves[1]], dtype=object),
+        "kind": np.array(["", "empty", ""], dtype=object),
+    }
 
     out = ClipEmbedder(random_checkpoint, device="cpu")(batch)
 

@@ -1,5 +1,6 @@
 """Listing sources, skipping what is indexed, and reading bytes: per-file errors become rows,
 an object-store outage stops the job."""
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -7,10 +8,15 @@ import pytest
 import s3fs
 
 from coattn_dist.data import clip_id_for
-from coattn_dist.pipeline.reader import (SourceUnavailable, drop_indexed, list_folder,
-                                         list_manifest, read_bytes)
-from coattn_dist.servers import free_port
+from coattn_dist.pipeline.reader import (
+    SourceUnavailable,
+    drop_indexed,
+    list_folder,
+    list_manifest,
+    read_bytes,
+)
 from coattn_dist.store import ClipStore
+from coattn_dist.store.lite_server import free_port
 
 
 def test_folder_listing_is_recursive_sorted_audio_only(tmp_path):
@@ -34,8 +40,9 @@ def test_s3_listing_names_full_uris_and_reads_them(s3_server):
     assert listing["uri"].to_pylist() == ["s3://reader-bucket/audio/x.flac"]
     assert listing["clip_id"].to_pylist() == [clip_id_for("s3://reader-bucket/audio/x.flac")]
 
-    uris = np.array(["s3://reader-bucket/audio/x.flac", "s3://reader-bucket/audio/gone.flac"],
-                    dtype=object)
+    uris = np.array(
+        ["s3://reader-bucket/audio/x.flac", "s3://reader-bucket/audio/gone.flac"], dtype=object
+    )
     out = read_bytes({"uri": uris}, options)
     assert list(out["data"]) == [b"flac bytes", b""]
     assert list(out["kind"]) == ["", "unreadable"]
@@ -43,22 +50,43 @@ def test_s3_listing_names_full_uris_and_reads_them(s3_server):
 
 
 def test_object_store_outage_raises_instead_of_failing_every_file():
-    options = {"endpoint_url": f"http://127.0.0.1:{free_port()}", "key": "k", "secret": "s",
-               "retries": 1, "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1}}
+    options = {
+        "endpoint_url": f"http://127.0.0.1:{free_port()}",
+        "key": "k",
+        "secret": "s",
+        "retries": 1,
+        "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 1},
+    }
     with pytest.raises(SourceUnavailable, match="after 2 attempts"):
-        read_bytes({"uri": np.array(["s3://down/a.flac"], dtype=object)}, options,
-                   attempts=2, backoff_s=0.01)
+        read_bytes(
+            {"uri": np.array(["s3://down/a.flac"], dtype=object)},
+            options,
+            attempts=2,
+            backoff_s=0.01,
+        )
 
 
 def test_manifest_listing_keeps_its_ids_and_labels(tmp_path):
-    pq.write_table(pa.table({
-        "audio": ["a.flac", "a.flac", "b.flac"], "caption": ["one", "two", ""],
-        "clip_id": ["clip-a", "clip-a", ""], "label": ["dog", "dog", ""]}), tmp_path / "m.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "audio": ["a.flac", "a.flac", "b.flac"],
+                "caption": ["one", "two", ""],
+                "clip_id": ["clip-a", "clip-a", ""],
+                "label": ["dog", "dog", ""],
+            }
+        ),
+        tmp_path / "m.parquet",
+    )
     listing = list_manifest(str(tmp_path / "m.parquet"))
     assert listing.to_pylist() == [
         {"clip_id": "clip-a", "uri": str(tmp_path / "a.flac"), "label": "dog"},
-        {"clip_id": clip_id_for(str(tmp_path / "b.flac")), "uri": str(tmp_path / "b.flac"),
-         "label": ""}]
+        {
+            "clip_id": clip_id_for(str(tmp_path / "b.flac")),
+            "uri": str(tmp_path / "b.flac"),
+            "label": "",
+        },
+    ]
 
 
 def test_drop_indexed_skips_stored_clips_before_any_read(tmp_path):
@@ -67,8 +95,17 @@ def test_drop_indexed_skips_stored_clips_before_any_read(tmp_path):
     listing = list_folder(str(tmp_path))
     with ClipStore(str(tmp_path / "milvus.db"), "clips", 4) as store:
         store.create_if_absent()
-        store.upsert([{"clip_id": listing["clip_id"][1].as_py(), "vector": np.ones(4) / 2,
-                       "uri": "b", "label": "", "segments": np.zeros((1, 8))}])
+        store.upsert(
+            [
+                {
+                    "clip_id": listing["clip_id"][1].as_py(),
+                    "vector": np.ones(4) / 2,
+                    "uri": "b",
+                    "label": "",
+                    "segments": np.zeros((1, 8)),
+                }
+            ]
+        )
         todo, skipped = drop_indexed(listing, store)
     assert skipped == 1
     assert todo["uri"].to_pylist() == [str(tmp_path / "a.wav"), str(tmp_path / "c.wav")]

@@ -1,12 +1,13 @@
 """MilvusSink: several write tasks upsert into Milvus Lite's server; failures come back."""
+
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import ray
 
 from coattn_dist.pipeline.writer import FAILURES_SCHEMA, MilvusSink, write_failures
-from coattn_dist.servers import milvus_lite_server
 from coattn_dist.store import ClipStore
+from coattn_dist.store.lite_server import milvus_lite_server
 
 DIM = 8
 
@@ -18,10 +19,19 @@ def embedded_rows(n: int) -> list[dict]:
     for i in range(n):
         failed = i % 7 == 3
         vector = rng.standard_normal(DIM).astype(np.float32)
-        rows.append({"clip_id": f"clip-{i:03d}", "uri": f"s3://b/{i}.flac", "label": "dog",
-                     "kind": "truncated" if failed else "", "message": f"{i}: cut" if failed else "",
-                     "vector": np.zeros(DIM, np.float32) if failed else vector / np.linalg.norm(vector),
-                     "segments": rng.standard_normal((0 if failed else 1 + i % 5, 512)).astype(np.float32)})
+        rows.append(
+            {
+                "clip_id": f"clip-{i:03d}",
+                "uri": f"s3://b/{i}.flac",
+                "label": "dog",
+                "kind": "truncated" if failed else "",
+                "message": f"{i}: cut" if failed else "",
+                "vector": np.zeros(DIM, np.float32) if failed else vector / np.linalg.norm(vector),
+                "segments": rng.standard_normal((0 if failed else 1 + i % 5, 512)).astype(
+                    np.float32
+                ),
+            }
+        )
     return rows
 
 
@@ -29,7 +39,7 @@ def test_parallel_write_tasks_upsert_every_good_row_once(tmp_path, ray_local):
     rows = embedded_rows(84)
     good = {r["clip_id"] for r in rows if not r["kind"]}
     with milvus_lite_server(tmp_path / "milvus") as uri:
-        for attempt in range(2):  # the second run rewrites the same ids: upserts, no duplicates
+        for _attempt in range(2):  # the second run rewrites the same ids: upserts, no duplicates
             sink = MilvusSink(uri, "clips", DIM)
             ray.data.from_items(rows, override_num_blocks=12).write_datasink(sink, concurrency=3)
             assert sink.write_tasks >= 3

@@ -1,6 +1,7 @@
 """One real service for every test here: a Milvus Lite server holding 12 real ESC-50 clips that
 `coattn index` embedded (one of them read from a SeaweedFS bucket), and the Serve app deployed on
 the session's local Ray at a loopback port, with autoscaling delays short enough for a test."""
+
 import contextlib
 import csv
 import time
@@ -11,7 +12,7 @@ import requests
 
 from coattn_dist.pipeline.reader import list_manifest
 from coattn_dist.pipeline.runner import run_index
-from coattn_dist.servers import free_port, milvus_lite_server
+from coattn_dist.store.lite_server import free_port, milvus_lite_server
 
 CLASSES = ("dog", "rain", "church_bells", "crying_baby", "clock_tick", "helicopter")  # trained on
 COLLECTION = "clips"
@@ -19,11 +20,18 @@ COLLECTION = "clips"
 # target is low because on 2 cores every stage queues, not only the reranker; the downscale delay
 # outlasts a replica's start (10-20 s on a busy machine), or scale-ups are undone before they land.
 TEST_DEPLOYMENTS = {
-    "Reranker": {"ray_actor_options": {"num_cpus": 0.5},
-                 "autoscaling_config": {"min_replicas": 1, "max_replicas": 3,
-                                        "target_ongoing_requests": 0.25, "upscale_delay_s": 1,
-                                        "downscale_delay_s": 15, "metrics_interval_s": 0.5,
-                                        "look_back_period_s": 4}},
+    "Reranker": {
+        "ray_actor_options": {"num_cpus": 0.5},
+        "autoscaling_config": {
+            "min_replicas": 1,
+            "max_replicas": 3,
+            "target_ongoing_requests": 0.25,
+            "upscale_delay_s": 1,
+            "downscale_delay_s": 15,
+            "metrics_interval_s": 0.5,
+            "look_back_period_s": 4,
+        },
+    },
 }
 
 
@@ -63,8 +71,9 @@ def clips(sample_dir, s3_server, tmp_path_factory) -> dict[str, dict]:
     from coattn_dist.data import clip_id_for
 
     with open(sample_dir / "meta" / "esc50.csv") as f:
-        rows = sorted((r["filename"], r["category"]) for r in csv.DictReader(f)
-                      if r["category"] in CLASSES)
+        rows = sorted(
+            (r["filename"], r["category"]) for r in csv.DictReader(f) if r["category"] in CLASSES
+        )
     fs = s3fs.S3FileSystem(**s3_server, skip_instance_cache=True)
     fs.mkdir("serve-audio")
     first_dog = next(name for name, label in rows if label == "dog")
@@ -86,17 +95,28 @@ def clips(sample_dir, s3_server, tmp_path_factory) -> dict[str, dict]:
 def indexed(clips, milvus, trained_checkpoint, s3_server, ray_local, tmp_path_factory):
     """`coattn index`'s job over the manifest, into the Milvus server."""
     listing = list_manifest(clips["manifest"], s3_server)
-    summary = run_index(listing, trained_checkpoint, milvus.uri, COLLECTION,
-                        str(tmp_path_factory.mktemp("serve-index") / "failures.parquet"),
-                        batch_size=4, num_workers=1, storage_options=s3_server)
+    summary = run_index(
+        listing,
+        trained_checkpoint,
+        milvus.uri,
+        COLLECTION,
+        str(tmp_path_factory.mktemp("serve-index") / "failures.parquet"),
+        batch_size=4,
+        num_workers=1,
+        storage_options=s3_server,
+    )
     assert (summary.indexed, summary.failed) == (12, 0)
     return clips["by_id"]
 
 
 @pytest.fixture(scope="package")
 def service_args(milvus, trained_checkpoint, s3_server) -> dict:
-    return {"checkpoint": trained_checkpoint, "milvus_uri": milvus.uri, "collection": COLLECTION,
-            "storage_options": s3_server}
+    return {
+        "checkpoint": trained_checkpoint,
+        "milvus_uri": milvus.uri,
+        "collection": COLLECTION,
+        "storage_options": s3_server,
+    }
 
 
 @pytest.fixture(scope="package")

@@ -1,25 +1,43 @@
 """The application: its settings, its config file, and that it ranks as `coattn search` does."""
+
 import json
-from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
+from coattn_dist.checkpoints import GENERAL
 from coattn_dist.cli import main
 from serve.app import CONFIG, DEPLOYMENTS, ServiceArgs
 
 
 def test_service_ranks_exactly_as_coattn_search(service, service_args, capsys):
-    for query, k, depth in [("a dog barks", 6, 12), ("church bells ringing", 4, 8),
-                            ("a helicopter flies over", 3, 0)]:
-        code = main(["search", "--checkpoint", service_args["checkpoint"], "--milvus-uri",
-                     service_args["milvus_uri"], "--collection", service_args["collection"],
-                     query, "-k", str(k), "--rerank", str(depth)])
+    for query, k, depth in [
+        ("a dog barks", 6, 12),
+        ("church bells ringing", 4, 8),
+        ("a helicopter flies over", 3, 0),
+    ]:
+        code = main(
+            [
+                "search",
+                "--checkpoint",
+                service_args["checkpoint"],
+                "--milvus-uri",
+                service_args["milvus_uri"],
+                "--collection",
+                service_args["collection"],
+                query,
+                "-k",
+                str(k),
+                "--rerank",
+                str(depth),
+            ]
+        )
         assert code == 0
         cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-        http = requests.get(f"{service}/search", params={"q": query, "k": k, "rerank": depth},
-                            timeout=60).json()
+        http = requests.get(
+            f"{service}/search", params={"q": query, "k": k, "rerank": depth}, timeout=60
+        ).json()
         assert [r["clip_id"] for r in http["results"]] == [r["clip_id"] for r in cli["results"]]
         assert len(http["results"]) == k
         for ours, theirs in zip(http["results"], cli["results"]):
@@ -33,8 +51,9 @@ def test_environment_wins_over_config_args(monkeypatch, tmp_path):
     monkeypatch.delenv("COATTN_CHECKPOINT", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ckpt").mkdir()
-    args = ServiceArgs.resolve({"checkpoint": "ckpt", "milvus_uri": "http://127.0.0.1:1",
-                                "collection": "from_config"})
+    args = ServiceArgs.resolve(
+        {"checkpoint": "ckpt", "milvus_uri": "http://127.0.0.1:1", "collection": "from_config"}
+    )
     assert (args.milvus_uri, args.collection) == ("http://127.0.0.1:19999", "from_env")
     assert args.checkpoint == str(tmp_path / "ckpt")  # replicas do not share our working dir
 
@@ -58,4 +77,7 @@ def test_config_gives_every_deployment_its_own_autoscaling_on_loopback():
     for name, config in scaling.items():
         assert 1 <= config["min_replicas"] < config["max_replicas"], name
         assert config["target_ongoing_requests"] > 0, name
-    assert Path(app["args"]["checkpoint"]) == Path("runs/demo/checkpoint")
+    assert app["args"]["checkpoint"] is None  # the shipped checkpoint
+    assert ServiceArgs.resolve(
+        {**app["args"], "milvus_uri": "http://127.0.0.1:1"}
+    ).checkpoint == str(GENERAL)

@@ -1,6 +1,7 @@
 """A bounded load test on loopback: under load the reranker scales out from one replica, without
 a single 5xx, and back down to one when the load stops (the test's autoscaling delays are short:
 see TEST_DEPLOYMENTS in conftest.py)."""
+
 import threading
 import time
 from collections import Counter
@@ -10,8 +11,14 @@ import requests
 from ray import serve
 
 CLIENTS = 16
-QUERIES = ["a dog barks", "rain on a roof", "church bells", "a baby cries", "a clock ticks",
-           "a helicopter passes"]
+QUERIES = [
+    "a dog barks",
+    "rain on a roof",
+    "church bells",
+    "a baby cries",
+    "a clock ticks",
+    "a helicopter passes",
+]
 
 
 def running_rerankers() -> int:
@@ -27,8 +34,9 @@ def test_reranker_scales_out_under_load_and_back_in(service, poll):
         with requests.Session() as session:
             while not stop.is_set():
                 q = QUERIES[n % len(QUERIES)]
-                code = session.get(f"{service}/search", params={"q": q, "k": 5, "rerank": 12},
-                                   timeout=60).status_code
+                code = session.get(
+                    f"{service}/search", params={"q": q, "k": 5, "rerank": 12}, timeout=60
+                ).status_code
                 with lock:
                     statuses[code] += 1
 
@@ -44,5 +52,7 @@ def test_reranker_scales_out_under_load_and_back_in(service, poll):
     poll(lambda: running_rerankers() == 1, 45)
     assert peak >= 2, peak
     assert statuses[200] > 0 and set(statuses) == {200}, statuses  # no 5xx, nor anything else
-    print(f"reranker: 1 -> {peak} replicas after {scaled_out_s:.0f} s under {CLIENTS} clients "
-          f"({statuses[200]} answers), back to 1 in {time.monotonic() - start - scaled_out_s:.0f} s")
+    print(
+        f"reranker: 1 -> {peak} replicas after {scaled_out_s:.0f} s under {CLIENTS} clients "
+        f"({statuses[200]} answers), back to 1 in {time.monotonic() - start - scaled_out_s:.0f} s"
+    )

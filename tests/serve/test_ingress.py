@@ -1,4 +1,5 @@
 """The HTTP API over a real deployment: answers, every malformed request, audio, a Milvus outage."""
+
 import pytest
 import requests
 
@@ -33,18 +34,21 @@ def test_rerank_zero_ranks_by_stage_one_alone(service):
     assert scores == sorted(scores, reverse=True)
 
 
-@pytest.mark.parametrize("params, field", [
-    ({}, "q"),
-    ({"q": ""}, "q"),
-    ({"q": "   "}, "q"),
-    ({"q": "x" * 501}, "q"),
-    ({"q": "dog", "k": 0}, "k"),
-    ({"q": "dog", "k": 101}, "k"),
-    ({"q": "dog", "k": "ten"}, "k"),
-    ({"q": "dog", "rerank": -1}, "rerank"),
-    ({"q": "dog", "rerank": 501}, "rerank"),
-    ({"q": "dog", "rerank": 2.5}, "rerank"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({}, "q"),
+        ({"q": ""}, "q"),
+        ({"q": "   "}, "q"),
+        ({"q": "x" * 501}, "q"),
+        ({"q": "dog", "k": 0}, "k"),
+        ({"q": "dog", "k": 101}, "k"),
+        ({"q": "dog", "k": "ten"}, "k"),
+        ({"q": "dog", "rerank": -1}, "rerank"),
+        ({"q": "dog", "rerank": 501}, "rerank"),
+        ({"q": "dog", "rerank": 2.5}, "rerank"),
+    ],
+)
 def test_malformed_requests_get_422_with_a_message(service, params, field):
     response = search(service, **params)
     assert response.status_code == 422
@@ -62,13 +66,17 @@ def test_audio_streams_from_local_disk_and_from_s3(service, indexed):
 
 
 def test_audio_of_unknown_or_malformed_ids(service):
-    assert requests.get(f"{service}/audio/{clip_id_for('/nowhere.flac')}", timeout=30).status_code == 404
+    assert (
+        requests.get(f"{service}/audio/{clip_id_for('/nowhere.flac')}", timeout=30).status_code
+        == 404
+    )
     response = requests.get(f"{service}/audio/bad%22id", timeout=30)
     assert response.status_code == 422 and "clip_id" in response.json()["detail"]
 
 
-def test_milvus_outage_is_a_503_and_the_service_recovers_without_restart(service, milvus, indexed,
-                                                                        poll):
+def test_milvus_outage_is_a_503_and_the_service_recovers_without_restart(
+    service, milvus, indexed, poll
+):
     milvus.stop()
     try:
         response = search(service, q="a dog barks", k=2)

@@ -1,5 +1,6 @@
 """The search page in a real headless browser (Debian's chromium): its script queries the service
 and renders ranked results with scores and an audio player per result."""
+
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -36,9 +37,21 @@ def rendered(url: str, tmp_path) -> Results:
     if chromium is None:
         pytest.fail("chromium is missing: apt-get install -y chromium (.ci/run does it)")
     dom = subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-         f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120, check=True).stdout
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=20000",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     page = Results()
     page.feed(dom)
     return page
@@ -48,8 +61,12 @@ def test_page_shows_ranked_results_with_scores_and_players(service, indexed, tmp
     page = rendered(f"{service}/?q={quote('a dog barks')}&k=2", tmp_path)
     assert page.state == "done", page.status
     dogs = {c for c, clip in indexed.items() if clip["label"] == "dog"}
-    expected = [r["clip_id"] for r in requests.get(
-        f"{service}/search", params={"q": "a dog barks", "k": 2}, timeout=60).json()["results"]]
+    expected = [
+        r["clip_id"]
+        for r in requests.get(
+            f"{service}/search", params={"q": "a dog barks", "k": 2}, timeout=60
+        ).json()["results"]
+    ]
     assert page.items == expected and set(page.items) == dogs
     assert page.players == [f"audio/{c}" for c in expected]  # relative to the page
     assert page.status.startswith("2 results in")

@@ -1,14 +1,21 @@
 """ClipStore on a Milvus Lite file: the embedded default."""
 
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from pymilvus import MilvusClient
 from pymilvus.exceptions import MilvusException, ParamError
 
-from coattn_dist.store import (ClipStore, StoreUnavailable, decode_segments, encode_segments,
-                               is_transient)
+from coattn_dist.store import (
+    ClipStore,
+    StoreUnavailable,
+    decode_segments,
+    encode_segments,
+    is_transient,
+)
 
 DIM = 64
 
@@ -44,7 +51,9 @@ def test_search_returns_the_exact_neighbour_first_with_its_segments(filled):
         assert best.clip_id == rows[i]["clip_id"] and best.uri == rows[i]["uri"]
         assert best.label == "dog" and math.isclose(best.score, 1.0, abs_tol=1e-4)
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-        np.testing.assert_array_equal(best.segments, decode_segments(encode_segments(rows[i]["segments"])))
+        np.testing.assert_array_equal(
+            best.segments, decode_segments(encode_segments(rows[i]["segments"]))
+        )
         assert best.segments.shape == (min(1 + i % 40, 32), 512)
 
 
@@ -64,7 +73,9 @@ def test_fetch_by_id(filled):
     assert set(got) == {rows[7]["clip_id"], rows[8]["clip_id"]}
     hit = got[rows[8]["clip_id"]]
     assert hit.uri == rows[8]["uri"] and math.isnan(hit.score) and hit.segments.shape == (9, 512)
-    assert store.fetch([rows[7]["clip_id"]], with_segments=False)[rows[7]["clip_id"]].segments is None
+    assert (
+        store.fetch([rows[7]["clip_id"]], with_segments=False)[rows[7]["clip_id"]].segments is None
+    )
 
 
 def test_upsert_again_replaces_rows_instead_of_duplicating(tmp_path, make_rows):
@@ -103,8 +114,12 @@ def test_all_ids_pages_past_16384_rows(tmp_path):
     store = ClipStore(str(tmp_path / "m.db"), "tiny", 2)
     store.create_if_absent()
     ids = [f"{i:x}" for i in range(16_500)]
-    store.upsert([{"clip_id": i, "vector": [1.0, 0.0], "uri": "u", "segments": np.zeros((1, 1))}
-                  for i in ids])
+    store.upsert(
+        [
+            {"clip_id": i, "vector": [1.0, 0.0], "uri": "u", "segments": np.zeros((1, 1))}
+            for i in ids
+        ]
+    )
     assert store.count() == 16_500
     assert store.all_ids() == set(ids)
 
@@ -125,8 +140,9 @@ def test_bad_arguments(make_rows):
 
 
 def test_unreachable_server_is_store_unavailable():
-    store = ClipStore("http://127.0.0.1:9", "clips", DIM, attempts=2, backoff_s=0.05,
-                      connect_timeout_s=0.5)
+    store = ClipStore(
+        "http://127.0.0.1:9", "clips", DIM, attempts=2, backoff_s=0.05, connect_timeout_s=0.5
+    )
     with pytest.raises(StoreUnavailable, match="after 2 attempts"):
         store.count()
 
@@ -145,16 +161,41 @@ def test_a_released_collection_is_reloaded_transparently(tmp_path, make_rows, ca
     other.close()
 
 
-@pytest.mark.parametrize(("error", "transient"), [
-    (MilvusException(code=2, message="Fail connecting to server on x, server unavailable"), True),
-    (MilvusException(code=101, message="collection not loaded"), True),
-    (MilvusException(code=1, message="service not ready: unavailable"), True),
-    (MilvusException(code=1, message="Unexpected error, message=<Cannot invoke RPC on closed "
-                                     "channel!>"), True),  # another thread dropped the connection
-    (MilvusException(code=1, message="field vector: dim mismatch"), False),
-    (ParamError(message="bad param"), False),
-    (ConnectionResetError(), True),
-    (ValueError("no"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (
+            MilvusException(code=2, message="Fail connecting to server on x, server unavailable"),
+            True,
+        ),
+        (MilvusException(code=101, message="collection not loaded"), True),
+        (MilvusException(code=1, message="service not ready: unavailable"), True),
+        (
+            MilvusException(
+                code=1, message="Unexpected error, message=<Cannot invoke RPC on closed channel!>"
+            ),
+            True,
+        ),  # another thread dropped the connection
+        (MilvusException(code=1, message="field vector: dim mismatch"), False),
+        (ParamError(message="bad param"), False),
+        (ConnectionResetError(), True),
+        (ValueError("no"), False),
+    ],
+)
 def test_transient_errors_are_told_from_permanent_ones(error, transient):
     assert is_transient(error) is transient
+
+
+def test_pymilvus_is_tuned_when_a_store_connects_not_on_import(tmp_path):
+    """Importing the store leaves pymilvus as other code in the process expects it."""
+    script = f"""
+import logging
+from pymilvus.client import entity_helper
+from coattn_dist.store import ClipStore
+quiet = lambda: logging.getLogger("pymilvus").level == logging.CRITICAL
+assert entity_helper.CHECK_STR_ARRAY and not quiet()
+with ClipStore({str(tmp_path / "milvus.db")!r}, "clips", 4) as store:
+    assert not store.exists()
+assert not entity_helper.CHECK_STR_ARRAY and quiet()
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from coattn_dist.servers import free_port, milvus_lite_server
 from coattn_dist.store import ClipStore, StoreUnavailable
+from coattn_dist.store.lite_server import free_port, milvus_lite_server
 
 DIM = 64
 

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from coattn_dist.store.codec import (MAX_CHARS, MAX_SEGMENTS, decode_segments, encode_segments,
-                                     encoded_length, pool_segments)
+from coattn_dist.store.codec import (
+    MAX_CHARS,
+    MAX_SEGMENTS,
+    decode_segments,
+    encode_segments,
+    encoded_length,
+    pool_segments,
+)
 
 rng = np.random.default_rng(0)
 
@@ -57,8 +63,9 @@ def test_too_wide_features_are_refused_with_the_limit():
     assert decode_segments(encode_segments(np.zeros((23, 1024)))).shape == (23, 1024)
 
 
-@pytest.mark.parametrize("bad", [np.zeros(512), np.zeros((2, 3, 4)), np.full((2, 4), 1e6),
-                                 np.full((2, 4), np.nan)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros(512), np.zeros((2, 3, 4)), np.full((2, 4), 1e6), np.full((2, 4), np.nan)]
+)
 def test_bad_input_is_refused(bad):
     with pytest.raises(ValueError):
         encode_segments(bad)

@@ -1,4 +1,5 @@
 """Both stages learn on real features: a tiny model overfits a handful of real clips."""
+
 import itertools
 
 import torch
@@ -8,11 +9,20 @@ from coattn_dist.data.scenes import swap_events
 from coattn_dist.features import Features, cached_texts
 from coattn_dist.metrics import retrieval_metrics
 from coattn_dist.model import RetrievalModel
-from coattn_dist.ranking import pad_segments, pad_tokens, score_matrix
-from coattn_dist.training import candidates, seed_everything, train_reranker, train_stage1
+from coattn_dist.query.embed import pad_segments, pad_tokens
+from coattn_dist.query.rerank import score_matrix
+from coattn_dist.train.loops import candidates, seed_everything, train_reranker, train_stage1
 
-TINY = ["model.dim=64", "model.rerank_dim=32", "model.cascade=iterated:2", "model.dropout=0.0",
-        "train.epochs=40", "train.rerank_epochs=25", "train.batch_size=16", "train.lr=0.003"]
+TINY = [
+    "model.dim=64",
+    "model.rerank_dim=32",
+    "model.cascade=iterated:2",
+    "model.dropout=0.0",
+    "train.epochs=40",
+    "train.rerank_epochs=25",
+    "train.batch_size=16",
+    "train.lr=0.003",
+]
 
 
 def test_tiny_model_overfits_real_clips(small_features):
@@ -25,7 +35,9 @@ def test_tiny_model_overfits_real_clips(small_features):
     s2 = train_reranker(model, data, cfg.train)
     assert s1[-1]["loss"] < 0.2 * s1[0]["loss"] and s2[-1]["loss"] < 0.2 * s2[0]["loss"]
     stage1 = retrieval_metrics(score_matrix(model, data.tokens, data.segments), data.relevant)
-    full = retrieval_metrics(score_matrix(model, data.tokens, data.segments, depth=6), data.relevant)
+    full = retrieval_metrics(
+        score_matrix(model, data.tokens, data.segments, depth=6), data.relevant
+    )
     assert before["mAP@10"] < 0.9
     assert stage1["R@1"] == 1.0 and stage1["mAP@10"] > 0.99
     assert full["R@1"] == 1.0 and full["mAP@10"] > 0.99
@@ -37,8 +49,12 @@ def test_training_is_deterministic_with_a_seed(small_features):
     for _ in range(2):
         seed_everything(7)
         model = RetrievalModel(cfg)
-        runs.append((train_stage1(model, small_features, cfg.train),
-                     train_reranker(model, small_features, cfg.train)))
+        runs.append(
+            (
+                train_stage1(model, small_features, cfg.train),
+                train_reranker(model, small_features, cfg.train),
+            )
+        )
     assert runs[0] == runs[1]
 
 
@@ -54,14 +70,21 @@ def test_reranker_candidates_put_the_positive_first():
 def real_sequences(data: Features, text_encoder) -> Features:
     """Two-event scenes in feature space: the segments of two real clips of different classes one
     after the other, captioned in that order; every class pair in both orders."""
-    one_per_class = {data.texts[int(data.relevant[:, c].nonzero()[0])]: c for c in range(len(data.clip_ids))}
+    one_per_class = {
+        data.texts[int(data.relevant[:, c].nonzero()[0])]: c for c in range(len(data.clip_ids))
+    }
     pairs = list(itertools.permutations(one_per_class.items(), 2))
     texts = [f"{first}, then {second}" for (first, _), (second, _) in pairs]
     twins = cached_texts(text_encoder, [swap_events(t) for t in texts], None)
-    return Features([f"{a}-{b}" for (_, a), (_, b) in pairs], [""] * len(pairs),
-                    [torch.cat([data.segments[a], data.segments[b]]) for (_, a), (_, b) in pairs], texts,
-                    cached_texts(text_encoder, texts, None), torch.eye(len(pairs), dtype=torch.bool),
-                    swapped=dict(enumerate(twins)))
+    return Features(
+        [f"{a}-{b}" for (_, a), (_, b) in pairs],
+        [""] * len(pairs),
+        [torch.cat([data.segments[a], data.segments[b]]) for (_, a), (_, b) in pairs],
+        texts,
+        cached_texts(text_encoder, texts, None),
+        torch.eye(len(pairs), dtype=torch.bool),
+        swapped=dict(enumerate(twins)),
+    )
 
 
 def test_reranker_learns_event_order_from_real_clips(small_features, text_encoder):
@@ -73,6 +96,8 @@ def test_reranker_learns_event_order_from_real_clips(small_features, text_encode
     train_reranker(model, scenes, cfg.train)
     n = len(scenes.texts)
     with torch.no_grad():
-        scores = model.eval().reranker(*pad_tokens(model, scenes.tokens + [scenes.swapped[i] for i in range(n)]),
-                                       *pad_segments(model, scenes.segments * 2))
+        scores = model.eval().reranker(
+            *pad_tokens(model, scenes.tokens + [scenes.swapped[i] for i in range(n)]),
+            *pad_segments(model, scenes.segments * 2),
+        )
     assert (scores[:n] > scores[n:]).float().mean() >= 0.95

@@ -4,6 +4,7 @@ on each query's in-batch clips plus the hard negatives that the trained stage 1 
 Features are small (a few KB per clip), so an epoch over thousands of pairs takes seconds on a CPU;
 the Ray job only adds data parallelism and checkpointing around these loops.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from coattn_dist.config import TrainConfig
 from coattn_dist.features import Features
 from coattn_dist.model import RetrievalModel, hard_negatives, info_nce
-from coattn_dist.ranking import embed_clips, embed_texts, pad_segments, pad_tokens
+from coattn_dist.query.embed import embed_clips, embed_texts, pad_segments, pad_tokens
 
 Log = Callable[[dict], None]
 
@@ -63,9 +64,17 @@ def _my_batches(pairs: torch.Tensor, size: int, gen: torch.Generator) -> list[to
     return [b for i, b in enumerate(all_batches[:usable]) if i % world == rank]
 
 
-def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], pairs: torch.Tensor,
-        cfg: TrainConfig, epochs: int, gen: torch.Generator, stage: str, log: Log | None = None,
-        evaluate: Callable[[], float] | None = None) -> list[dict]:
+def fit(
+    module: torch.nn.Module,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    pairs: torch.Tensor,
+    cfg: TrainConfig,
+    epochs: int,
+    gen: torch.Generator,
+    stage: str,
+    log: Log | None = None,
+    evaluate: Callable[[], float] | None = None,
+) -> list[dict]:
     """Epochs of AdamW over shuffled batches of ``pairs``. With ``evaluate`` (validation mAP@10,
     higher is better) training stops after ``cfg.patience`` epochs without a new best, and the
     best epoch's weights are restored."""
@@ -101,9 +110,15 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor]
     return history
 
 
-def train_stage1(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None,
-                 evaluate: Callable[[], float] | None = None) -> list[dict]:
+def train_stage1(
+    model: RetrievalModel,
+    data: Features,
+    cfg: TrainConfig,
+    log: Log | None = None,
+    evaluate: Callable[[], float] | None = None,
+) -> list[dict]:
     """In-batch symmetric InfoNCE: every other clip of the batch is a negative for a caption."""
+
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
         t = model.stage1.embed_text(*pad_tokens(model, [data.tokens[i] for i in q]))
@@ -112,11 +127,14 @@ def train_stage1(model: RetrievalModel, data: Features, cfg: TrainConfig, log: L
         return info_nce(scale * t @ a.T, data.relevant[q][:, c])
 
     gen = torch.Generator().manual_seed(cfg.seed)
-    return fit(model.stage1, loss_fn, positive_pairs(data), cfg, cfg.epochs, gen, "stage1", log, evaluate)
+    return fit(
+        model.stage1, loss_fn, positive_pairs(data), cfg, cfg.epochs, gen, "stage1", log, evaluate
+    )
 
 
-def candidates(batch: torch.Tensor, negatives: torch.Tensor, n_random: int,
-               generator: torch.Generator) -> torch.Tensor:
+def candidates(
+    batch: torch.Tensor, negatives: torch.Tensor, n_random: int, generator: torch.Generator
+) -> torch.Tensor:
     """(B, K) clips per query: its positive first, then its hard negatives, then other clips of the
     batch. A fixed short list per query keeps a step at B*K pairs instead of B x (all candidates)."""
     q, c = batch[:, 0], batch[:, 1]
@@ -124,8 +142,13 @@ def candidates(batch: torch.Tensor, negatives: torch.Tensor, n_random: int,
     return torch.cat([c[:, None], negatives[q], others], dim=1)
 
 
-def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log: Log | None = None,
-                   evaluate: Callable[[], float] | None = None) -> list[dict]:
+def train_reranker(
+    model: RetrievalModel,
+    data: Features,
+    cfg: TrainConfig,
+    log: Log | None = None,
+    evaluate: Callable[[], float] | None = None,
+) -> list[dict]:
     """Each query is scored against its positive, its stage-1 hard negatives and random batch clips;
     any candidate that is relevant too counts as a positive. A caption that names events in
     sequence also meets its order-swapped twin: its clip must prefer the true order (audio ->
@@ -143,16 +166,28 @@ def train_reranker(model: RetrievalModel, data: Features, cfg: TrainConfig, log:
         K = cand.shape[1]
         tok, tok_mask = pad_tokens(model, [data.tokens[i] for i in q])
         seg, seg_mask = pad_segments(model, [data.segments[i] for i in cand.reshape(-1)])
-        scores = model.reranker(tok.repeat_interleave(K, 0), tok_mask.repeat_interleave(K, 0),
-                                seg, seg_mask).view(len(q), K)
+        scores = model.reranker(
+            tok.repeat_interleave(K, 0), tok_mask.repeat_interleave(K, 0), seg, seg_mask
+        ).view(len(q), K)
         scale = model.reranker.logit_scale.clamp(max=4.6052).exp()
         loss = info_nce(scale * scores, data.relevant[q[:, None], cand], symmetric=False)
         rows = [k for k, i in enumerate(q.tolist()) if i in data.swapped]
         if rows:
-            twins = model.reranker(*pad_tokens(model, [data.swapped[int(batch[k, 0])] for k in rows]),
-                                   *pad_segments(model, [data.segments[int(batch[k, 1])] for k in rows]))
+            twins = model.reranker(
+                *pad_tokens(model, [data.swapped[int(batch[k, 0])] for k in rows]),
+                *pad_segments(model, [data.segments[int(batch[k, 1])] for k in rows]),
+            )
             loss = loss + F.softplus(scale * (twins - scores[rows, 0])).mean()
         return loss
 
-    return fit(model.reranker, loss_fn, positive_pairs(data), cfg, cfg.rerank_epochs, gen,
-               model.cfg.model.cascade, log, evaluate)
+    return fit(
+        model.reranker,
+        loss_fn,
+        positive_pairs(data),
+        cfg,
+        cfg.rerank_epochs,
+        gen,
+        model.cfg.model.cascade,
+        log,
+        evaluate,
+    )

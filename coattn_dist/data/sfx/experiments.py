@@ -1,0 +1,100 @@
+"""The corpus's experiment manifests, fixed before any tuning (``coattn prepare --sfx``).
+
+- ``outside.csv``: one whole package, never trained on: new recordings, new recordists, some new
+  concepts: the nearest thing here to a user's own collection.
+- ``sfx-{train,val,test}.csv`` from the other packages, split by *concept*: val and test ask for
+  sounds the model never paired with words (val steers early stopping and every tuning choice).
+- ``scenes-sfx-{train,val}.jsonl``: two or three corpus clips in sequence or overlapping, worded
+  from their concepts' captions ("a door creaks, then a horse whinnies") for the reranker.
+Train rows keep every paraphrase; val, test and outside keep each clip's canonical caption.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from coattn_dist.data.manifest import read_manifest
+from coattn_dist.data.scenes import plan_scenes, write_scenes
+from coattn_dist.data.splits import split_concepts
+from coattn_dist.data.table import canonical, clip_id_for, manifest_table, write_manifest
+
+OUTSIDE_PACKAGE = "wesnoth-1.16-data"  # chosen for its size (≈ 150 clips) before any training
+CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
+SCENES = {"train": 400, "val": 80}
+
+
+def _rows(table: pa.Table, ids: set[str]) -> pa.Table:
+    return table.filter(pc.is_in(table["clip_id"], value_set=pa.array(sorted(ids), pa.string())))
+
+
+def _scenes(table: pa.Table, n: int, seed: int, name: str, out: Path, progress) -> pa.Table:
+    """n rendered scenes from `table`'s clips, captioned from their concepts' own captions; none
+    from fewer than three concepts (a three-event scene needs three)."""
+    clips_by_label: dict[str, set[str]] = defaultdict(set)
+    captions: dict[str, list[str]] = defaultdict(list)
+    for row in table.to_pylist():
+        clips_by_label[row["label"]].add(row["audio"])
+        if row["caption"] not in captions[row["label"]]:
+            captions[row["label"]].append(row["caption"])
+    pool = {label: sorted(uris) for label, uris in clips_by_label.items()}
+    if len(pool) < 3:
+        n = 0
+    scenes = plan_scenes(
+        pool, n, seed, canonical=name != "train", prefix=f"sfx-{name}", captions=captions
+    )
+    folder = out / "scenes-sfx" / name
+    write_scenes(scenes, folder, progress(f"render scenes-sfx-{name}", n))
+    uris = [str(folder / f"{s.scene_id}.flac") for s in scenes]
+    return manifest_table(
+        [clip_id_for(u) for u in uris],
+        uris,
+        [s.caption for s in scenes],
+        [" | ".join(s.labels) for s in scenes],
+    )
+
+
+def write_experiments(
+    out: str,
+    seed: int = 0,
+    outside: str = OUTSIDE_PACKAGE,
+    progress=None,
+    scenes: dict[str, int] = SCENES,
+) -> dict:
+    """Reads ``out/manifest.csv`` (the corpus) and writes the manifests above beside it; returns
+    clips and concepts per manifest."""
+    root = Path(out)
+    corpus = read_manifest(str(root / "manifest.csv"))
+    is_outside = pc.equal(corpus["source"], outside)
+    rest = corpus.filter(pc.invert(is_outside))
+    first = canonical(rest)
+    split = split_concepts(
+        first["clip_id"].to_pylist(), first["label"].to_pylist(), CONCEPT_FRACTIONS, seed
+    )
+    by_split = defaultdict(set)
+    for cid, name in split.items():
+        by_split[name].add(cid)
+    tables = {
+        "sfx-train.csv": _rows(rest, by_split["train"]),
+        "sfx-val.csv": canonical(_rows(rest, by_split["val"])),
+        "sfx-test.csv": canonical(_rows(rest, by_split["test"])),
+        "outside.csv": canonical(corpus.filter(is_outside)),
+    }
+    for i, (name, n) in enumerate(scenes.items()):
+        source = tables[f"sfx-{name}.csv"]
+        tables[f"scenes-sfx-{name}.jsonl"] = _scenes(
+            source, n, seed + i, name, root, progress or (lambda *a: None)
+        )
+    tables = {name: table for name, table in tables.items() if table.num_rows}
+    for name, table in tables.items():
+        write_manifest(table, str(root / name))
+    return {
+        name: {
+            "clips": len(set(t["clip_id"].to_pylist())),
+            "concepts": len(set(t["label"].to_pylist())),
+        }
+        for name, t in tables.items()
+    }

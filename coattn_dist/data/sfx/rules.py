@@ -1,0 +1,119 @@
+"""Which audio files of a package are real recordings: per-game path rules, then generic ones.
+
+A rule maps a pattern over the path's words (``captions.path_text``) to a drop reason, or to
+``None`` for "keep this one" (an exception placed before a broader drop). Reasons:
+``music``, ``speech`` (voices, narration, unit acknowledgements), ``ui`` (interface beeps,
+clicks, alerts), ``synthetic`` (magic, spells, lasers, sci-fi and other designed sounds),
+``fantasy`` (creatures that do not exist: a caption could only invent what they sound like),
+``duplicate`` (a copy of another package's recording).
+"""
+
+from __future__ import annotations
+
+import re
+
+from coattn_dist.data.sfx.captions import game_of, path_text
+from coattn_dist.data.table import AUDIO_EXTENSIONS
+
+GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
+    "0ad": [
+        (r"\baudio voice\b", "speech"),
+        (r"\baudio interface\b", "ui"),
+        (r"\b(ship|siege) select\b", "ui"),
+    ],
+    "wesnoth": [
+        (r"^sounds\b", "ui"),  # the top-level sounds/ folder: menu, chat, lobby
+        (r"\bwardrums\b|\bfanfare\b", "music"),
+        (r"\bugg\b", "speech"),
+        (
+            r"\b(magic|magicmissile|heal|entangle|slowed|petrified|poison|lightning|ink|melee fire"
+            r"|flame big|water blast|dragonstick|potion|pincers|claws|dart)\b",
+            "synthetic",
+        ),
+        (
+            r"\b(drake|gryphon|lich|naga|mermaid|mermen|ogre|troll|goblin|skeleton|wose|yeti|zombie"
+            r"|ghoul|tusker|wail|mud|tail|squishy)\b",
+            "fantasy",
+        ),
+    ],
+    "widelands": [
+        (r"\bdata sound (click|create construction site|lobby \w+|message)\b", "ui"),
+        (r"\bdata sound military\b", "ui"),
+    ],
+    "megaglest": [
+        (r"\bdata core menu\b", "ui"),
+        (r"\b(tech click|magic click)\b", "ui"),
+        (r"\bthunderbird sounds (eagle (attack|fly)|ground attack)\b", "fantasy"),
+        (r"\bfirearrowhit\b", "synthetic"),
+        (
+            r"\b(cow|pig|chicken|bull|sheep|wild sow|eagle)\b",
+            None,
+        ),  # animals: their "ack" is a call
+        (
+            r"\b(ack|select|sel|minarett)\b",
+            "speech",
+        ),  # unit voices ("My family ... for the unit voices")
+        (
+            r"\b(daemon|golem|dragon|dr|behemoth|ghost armor|mummy|anubis|carpet|airship|machine|orni"
+            r"|eagle pillar|hell|ab|air|tower|defense tower)\b",
+            "fantasy",
+        ),
+        (
+            r"\b(archmage|battlemage|initiate|summoner|magician|shaman|genie|wicker|heal|magic)\b",
+            "synthetic",
+        ),
+    ],
+    "openclonk": [
+        (r"\bsound ui\b", "ui"),
+        (r"\bskin \w+ (confirm|decline|doubt|evil confirm|singing)\b|\bgroup attack\b", "speech"),
+        (r"\bchippie egg crack\b", None),
+        (
+            r"\b(chippie|lava core|monster|mooq|puka|wipf|zap|ogre club hit|boompack|windbag)\b",
+            "fantasy",
+        ),
+        (r"\b(crystal comm \w+|warp|diamond dig out|corrode|teleport \w+)\b", "synthetic"),
+        (r"\baction (grab|un grab)\b", "ui"),
+        (r"\bcircus\b", "music"),
+    ],
+    "supertuxkart": [
+        (
+            r"\btracks \w+ (battle theme|gran paradiso\w*|beneath the rabbit hole)\b|\bintrocutscene \d+ intro\b",
+            "music",
+        ),
+        (r"\b(gnu flute|last lap fanfare|race finish\w*|track intro)\b", "music"),
+        (r"\b(sara airport pa|nolok speech|ugh|wee)\b", "speech"),
+        (
+            r"\b(pre start race|start race|grab collectable|locked|swap|energy bar \w+|button)\b",
+            "ui",
+        ),
+        (
+            r"\b(appear|boing|bzzt\d*|forcefield|portal|tractor beam|nitro|dark|spaceship\w*|goo|plopp"
+            r"|parachute|shoot|bubblegum explode|jump|hammer|bowling shoot|hot)\b",
+            "synthetic",
+        ),
+        (r"\bsfx anvil\b", "duplicate"),  # Wesnoth's mace.wav, re-encoded (Debian copyright)
+    ],
+}
+
+GENERIC_DROPS: list[tuple[str, str]] = [
+    (r"\bmusic\b|\bsoundtrack\b|\bsongs?\b|\bjingle\b|\btheme\b", "music"),
+    (r"\bvoices?\b|\bspeech\b|\bnarrat\w*\b|\bdialog\w*\b|\bannounc\w*\b", "speech"),
+    (r"\b(ui|gui|interface|menu|button|checkbox|slider|notification|beep)\b", "ui"),
+    (r"\b(magic|spell\w*|laser\w*|teleport\w*|portal|force ?field|power ?up|zap)\b", "synthetic"),
+]
+
+
+def is_audio(path: str) -> bool:
+    return path.lower().endswith(AUDIO_EXTENSIONS)
+
+
+def drop_reason(package: str, path: str) -> str | None:
+    """Why an audio file is not a real recording worth a caption, or ``None`` to keep it."""
+    text = path_text(path)
+    for pattern, reason in GAME_DROPS.get(game_of(package), []):
+        if re.search(pattern, text):
+            return reason
+    for pattern, reason in GENERIC_DROPS:
+        if re.search(pattern, text):
+            return reason
+    return None

@@ -1,0 +1,40 @@
+"""What a search answers, and how long each stage took: shared by `coattn search` and the
+service's ingress and reranker."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class Result:
+    clip_id: str
+    uri: str
+    label: str
+    score: float  # the final (fused) score, or the stage-1 one when nothing was reranked
+    stage1_score: float
+
+
+@dataclass
+class Answer:
+    query: str
+    results: list[Result]
+    timings_ms: dict[str, float]  # encode, retrieve, rerank, total (shared by a batch)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Clock:
+    """Milliseconds per named stage, and the total."""
+
+    def __init__(self):
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self.last) * 1e3, 2)
+        self.laps["total"] = round((now - self.start) * 1e3, 2)
+        self.last = now

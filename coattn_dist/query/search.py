@@ -1,0 +1,63 @@
+"""`encode -> retrieve -> rerank` in one process: what `coattn search` runs. The service
+(`serve/`) runs the same three stages in three deployments, so both rank alike."""
+
+from __future__ import annotations
+
+from coattn_dist.model import RetrievalModel
+from coattn_dist.query.answer import Answer, Clock
+from coattn_dist.query.encode import QueryEncoder
+from coattn_dist.query.rerank import rerank_hits
+from coattn_dist.query.retrieve import retrieve
+from coattn_dist.store import ClipStore
+
+
+def check_request(queries: list[str], k: int, rerank_depth: int) -> None:
+    if not queries or any(not q.strip() for q in queries):
+        raise ValueError("every query needs some text")
+    if k < 1 or rerank_depth < 0:
+        raise ValueError(f"need k >= 1 and rerank >= 0, got k={k}, rerank={rerank_depth}")
+
+
+class Searcher:
+    def __init__(self, encoder: QueryEncoder, store: ClipStore):
+        self.encode, self.model, self.store = encoder, encoder.model, store
+
+    @classmethod
+    def open(
+        cls,
+        checkpoint: str,
+        milvus_uri: str,
+        collection: str,
+        storage_options: dict | None = None,
+        device: str = "cpu",
+    ) -> Searcher:
+        model = RetrievalModel.load(
+            checkpoint, storage_options=storage_options, map_location=device
+        )
+        store = ClipStore(milvus_uri, collection, model.cfg.model.dim)
+        if not store.exists():
+            store.close()
+            raise ValueError(
+                f"no collection {collection!r} at {milvus_uri}: index it first (coattn index)"
+            )
+        return cls(QueryEncoder.for_model(model, device), store)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def search(self, query: str, k: int = 10, rerank_depth: int = 50) -> Answer:
+        return self.search_batch([query], k, rerank_depth)[0]
+
+    def search_batch(self, queries: list[str], k: int = 10, rerank_depth: int = 50) -> list[Answer]:
+        """Top-`k` clips per query: stage 1 retrieves max(k, `rerank_depth`) candidates from
+        Milvus with their segment features, the co-attention cascade rescores them (skipped when
+        `rerank_depth` is 0), and the fused score ranks them."""
+        check_request(queries, k, rerank_depth)
+        clock = Clock()
+        tokens, vectors = self.encode(queries)
+        clock.lap("encode")
+        hits = retrieve(self.store, vectors, k, rerank_depth)
+        clock.lap("retrieve")
+        ranked = rerank_hits(self.model, tokens, hits, [k] * len(queries))
+        clock.lap("rerank")
+        return [Answer(q, r, dict(clock.laps)) for q, r in zip(queries, ranked)]

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Rebuilds the shipped checkpoint (checkpoints/general/) from scratch and measures what RESULTS.md
+# reports about it: downloads the allowed Debian packages, builds ESC-50's splits and the
+# sound-effects corpus (`coattn prepare`), trains the checkpoints of the protocol and evaluates
+# them all on every test set (the cross-dataset matrix). Usage:
+#   experiments/general.sh [ESC50_DIR] [OUT] [CHECKPOINT_OUT]
+#   (defaults: ../shared/datasets/esc50-subset, runs/general, checkpoints/general)
+# ≈ 1.5 h on 2 cores; every step skips what an earlier run already made (features are cached).
+set -euo pipefail
+ESC50=${1:-../shared/datasets/esc50-subset}
+OUT=${2:-runs/general}
+SHIP=${3:-checkpoints/general}
+COATTN=${COATTN:-.venv/bin/coattn}
+# Reserved for independent evaluation, never fetched: tuxpaint*, openttd-opensfx, minetest-data,
+# minetest-mod-homedecor, ufoai-sound.
+PACKAGES="0ad-data openclonk-data megaglest-data wesnoth-1.16-data widelands-data supertuxkart-data"
+D=$OUT/data
+CACHE=$OUT/cache
+TRAIN=(--cascades single --cache "$CACHE" --config experiments/general.yaml)
+
+mkdir -p "$OUT/debs"
+for p in $PACKAGES; do
+  ls "$OUT/debs/${p}"_*.deb >/dev/null 2>&1 || (cd "$OUT/debs" && apt-get download "$p")
+done
+[ -f "$D/outside.csv" ] || $COATTN prepare --esc50 "$ESC50" --sfx "$OUT/debs" --out "$D"
+
+train() {  # NAME, then coattn train's manifest flags
+  local name=$1; shift
+  [ -f "$OUT/ckpt/$name/train_log.json" ] || $COATTN train "$@" --out "$OUT/ckpt/$name" "${TRAIN[@]}"
+}
+# No ESC-50 clip and no clip of the outside package: zero-shot ESC-50, the outside package.
+train corpus --manifest "$D/sfx-train.csv" --manifest "$D/scenes-sfx-train.jsonl" \
+  --val-manifest "$D/sfx-val.csv"
+# ESC-50's training split alone (the old recipe), and with the corpus: ESC-50 by source.
+train esc50 --manifest "$D/esc50-train.jsonl" --val-manifest "$D/esc50-val.jsonl"
+train esc50+corpus --manifest "$D/esc50-train.jsonl" --manifest "$D/sfx-train.csv" \
+  --manifest "$D/scenes-sfx-train.jsonl" --val-manifest "$D/esc50-val.jsonl" \
+  --val-manifest "$D/sfx-val.csv"
+# The shipped one: every clip the project may use; validation is a tenth of the recordings.
+train general --manifest "$D/esc50-train.jsonl" --manifest "$D/esc50-val.jsonl" \
+  --manifest "$D/esc50-test.jsonl" --manifest "$D/manifest.csv" \
+  --manifest "$D/scenes-sfx-train.jsonl"
+mkdir -p "$SHIP" && cp -r "$OUT/ckpt/general/." "$SHIP/"
+
+$COATTN evaluate --checkpoint "corpus=$OUT/ckpt/corpus" --checkpoint "esc50=$OUT/ckpt/esc50" \
+  --checkpoint "esc50+corpus=$OUT/ckpt/esc50+corpus" --checkpoint "general=$OUT/ckpt/general" \
+  --manifest "esc50 (test)=$D/esc50-test.jsonl" --manifest "esc50 (all 414)=$ESC50/meta/esc50.csv" \
+  --manifest "corpus (unseen concepts)=$D/sfx-test.csv" --manifest "outside package=$D/outside.csv" \
+  --manifest "scenes=$D/scenes-test.jsonl" --cascades single --cache "$CACHE" --report "$OUT/report"

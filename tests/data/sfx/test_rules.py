@@ -1,0 +1,42 @@
+"""Path rules: real recordings stay; music, speech, UI, synthetic and fantasy sounds go."""
+
+import pytest
+
+from coattn_dist.data.sfx.rules import drop_reason, is_audio
+
+
+@pytest.mark.parametrize(
+    "package, path, reason",
+    [
+        ("0ad-data", "audio/music/Sunrise.ogg", "music"),
+        ("0ad-data", "audio/voice/greek/civ/civ_male_attack.ogg", "speech"),
+        ("0ad-data", "audio/interface/alarm/alarm_victory.ogg", "ui"),
+        ("0ad-data", "audio/ambient/water/river_raging_21.ogg", None),
+        ("megaglest-data", "techs/megapack/commondata/sounds/archer_ack1.wav", "speech"),
+        (
+            "megaglest-data",
+            "techs/megapack/commondata/sounds/cow_ack1.wav",
+            None,
+        ),  # a cow's "ack" is a moo
+        (
+            "megaglest-data",
+            "techs/megapack/factions/magic/units/dragon/sounds/dragon_die1.wav",
+            "fantasy",
+        ),
+        ("wesnoth-1.16-data", "data/core/sounds/magic-holy-1.ogg", "synthetic"),
+        ("wesnoth-1.16-data", "data/core/sounds/troll-hit-1.ogg", "fantasy"),
+        ("wesnoth-1.16-data", "sounds/button.wav", "ui"),
+        ("wesnoth-1.16-data", "data/core/sounds/horse-canter.wav", None),
+        ("openclonk-data", "Sound.ocg/Clonk.ocg/Skin.ocg/Adventurer.ocg/Confirm1.wav", "speech"),
+        ("openclonk-data", "Sound.ocg/Clonk.ocg/Skin.ocg/Adventurer.ocg/Hurt1.wav", None),
+        ("supertuxkart-data", "data/sfx/nitro.ogg", "synthetic"),
+        ("any-data", "sounds/laser_shot.wav", "synthetic"),
+        ("any-data", "menu/button_click.wav", "ui"),
+    ],
+)
+def test_drop_reasons(package, path, reason):
+    assert drop_reason(package, path) == reason
+
+
+def test_audio_by_extension():
+    assert is_audio("a/B.OGG") and is_audio("x.wav") and not is_audio("readme.txt")
