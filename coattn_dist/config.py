@@ -36,7 +36,8 @@ class ModelConfig:
     )
     max_tokens: int = 64  # positions the reranker knows for words
     pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
-    audio_projection: str = "mlp"  # stage-1 projections: "mlp" (linear + residual MLP) or "linear"
+    audio_projection: str = "mlp"  # stage-1 projections: "mlp" (linear + residual MLP), "linear",
+    # or "frozen" (a fixed rotation: the pretrained encoder's geometry kept; model.Projection)
     text_projection: str = "mlp"
     cascade: str = "single"  # or "stacked:K", "iterated:T"; single ranks as well, costs least
     heads: int = 4

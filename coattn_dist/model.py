@@ -90,17 +90,22 @@ def parse_cascade(spec: str) -> tuple[str, int]:
 
 
 class Projection(nn.Module):
-    """Linear map into the shared space plus (kind "mlp") a residual MLP, so stage 1 can bend the
-    frozen encoders' geometry without losing the linear baseline. "linear" keeps the encoder's
-    geometry: words it never trained on land where the pretrained encoder puts them."""
+    """Into the shared space. "mlp": a linear map plus a residual MLP, so stage 1 can bend the
+    frozen encoder's geometry without losing the linear baseline. "linear": the map alone.
+    "frozen": a fixed random rotation (orthogonal rows), never trained: the pretrained encoder's
+    geometry kept whole, so words never seen in training land where the encoder puts them and the
+    other side learns to meet them there (LiT's locked tower)."""
 
     def __init__(self, in_dim: int, dim: int, dropout: float, kind: str = "mlp"):
         super().__init__()
-        if kind not in ("mlp", "linear"):
-            raise ValueError(f"projection {kind!r}: expected 'mlp' or 'linear'")
-        self.linear = nn.Linear(in_dim, dim)
+        if kind not in ("mlp", "linear", "frozen"):
+            raise ValueError(f"projection {kind!r}: expected 'mlp', 'linear' or 'frozen'")
+        self.linear = nn.Linear(in_dim, dim, bias=kind != "frozen")
         self.mlp = None
-        if kind == "mlp":
+        if kind == "frozen":
+            nn.init.orthogonal_(self.linear.weight)
+            self.linear.weight.requires_grad_(False)
+        elif kind == "mlp":
             self.mlp = nn.Sequential(
                 nn.LayerNorm(dim),
                 nn.Linear(dim, 2 * dim),

@@ -45,6 +45,14 @@ STAGE1 = {
         ["model.dropout=0.3", "train.weight_decay=0.2"],
         "paraphrases",
     ),
+    "frozen text projection": (["model.text_projection=frozen"], "paraphrases"),
+    "frozen text, linear audio": (
+        ["model.text_projection=frozen", "model.audio_projection=linear"],
+        "paraphrases",
+    ),
+    "lr 3e-4": (["train.lr=0.0003"], "paraphrases"),
+    "lr 1e-4": (["train.lr=0.0001"], "paraphrases"),
+    "frozen text, lr 3e-4": (["model.text_projection=frozen", "train.lr=0.0003"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }

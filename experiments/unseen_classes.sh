@@ -3,9 +3,12 @@
 # of real users' audio beyond ESC-50's fifty. Ten classes (every fifth of the test split's, sorted)
 # leave training and validation; a checkpoint trained on the rest is evaluated on those ten
 # classes' test clips, beside the checkpoint that trained on all fifty. Needs run_all.sh's
-# `coattn prepare` output. Usage: experiments/unseen_classes.sh [OUT]   (default: runs/)
+# `coattn prepare` output. With a second argument (a manifest, e.g. the sound-effects corpus's
+# sfx-train.csv) a third checkpoint trains on the forty classes plus it.
+# Usage: experiments/unseen_classes.sh [OUT] [EXTRA_TRAIN_MANIFEST]   (default: runs/)
 set -euo pipefail
 OUT=${1:-runs}
+EXTRA=${2:-}
 COATTN=${COATTN:-.venv/bin/coattn}
 PYTHON=${PYTHON:-.venv/bin/python}
 
@@ -26,9 +29,18 @@ for name, rows in splits.items():
     (data / "unseen" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
 print(f"held out: {', '.join(unseen)}; " + ", ".join(f"{n}: {len(r)}" for n, r in splits.items()))
 EOF
-$COATTN train --manifest "$OUT/data/unseen/train.jsonl" --val-manifest "$OUT/data/unseen/val.jsonl" \
-  --out "$OUT/ckpt/seen" --cascades single --cache "$OUT/cache"
-$COATTN evaluate --checkpoint "trained without them=$OUT/ckpt/seen" --checkpoint "trained on all=$OUT/ckpt/esc50" \
+CKPTS=()
+if [ -n "$EXTRA" ]; then
+  [ -f "$OUT/ckpt/seen+corpus/train_log.json" ] || $COATTN train --manifest "$OUT/data/unseen/train.jsonl" \
+    --manifest "$EXTRA" --val-manifest "$OUT/data/unseen/val.jsonl" --out "$OUT/ckpt/seen+corpus" \
+    --cascades single --cache "$OUT/cache" ${CONFIG:+--config "$CONFIG"}
+  CKPTS=(--checkpoint "without them, with the corpus=$OUT/ckpt/seen+corpus")
+fi
+[ -f "$OUT/ckpt/seen/train_log.json" ] || $COATTN train --manifest "$OUT/data/unseen/train.jsonl" \
+  --val-manifest "$OUT/data/unseen/val.jsonl" --out "$OUT/ckpt/seen" --cascades single \
+  --cache "$OUT/cache" ${CONFIG:+--config "$CONFIG"}
+$COATTN evaluate --checkpoint "trained without them=$OUT/ckpt/seen" "${CKPTS[@]}" \
+  --checkpoint "trained on all=$OUT/ckpt/esc50" \
   --manifest "unseen classes=$OUT/data/unseen/test-unseen.jsonl" \
   --manifest "seen classes=$OUT/data/unseen/test-seen.jsonl" --cascades single \
   --cache "$OUT/cache" --report "$OUT/report-unseen"

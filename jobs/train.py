@@ -34,6 +34,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         help="validation manifest, repeatable (default: a tenth of the recordings, held out whole)",
     )
+    p.add_argument(
+        "--rerank-manifest",
+        action="append",
+        default=[],
+        help="more training data for the reranker only, repeatable (e.g. multi-event scenes, "
+        "which stage 1 pools over time and learns worse from)",
+    )
     p.add_argument("--config", help="YAML/JSON config")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
     p.add_argument("--cascade", help="the reranker cascade (shortcut for --set model.cascade=...)")
@@ -65,26 +72,39 @@ def run(args: argparse.Namespace) -> int:
         table, val_table = validation_split(table, seed=cfg.train.seed)
     audio_encoder, text_encoder = build_audio_encoder(cfg.audio), build_text_encoder(cfg.text)
     init_ray()  # the clips the cache lacks are encoded on Ray Data, by every worker
-    train, val = (
-        build_features_distributed(
+
+    def features(name: str, table: pa.Table):
+        return build_features_distributed(
             cfg.audio,
             audio_encoder,
             text_encoder,
-            t,
+            table,
             args.storage_options,
             Progress(f"features {name}"),
             args.cache or None,
         )
-        for name, t in (("train", table), ("val", val_table))
-    )
+
+    train, val = features("train", table), features("val", val_table)
+    rerank_train = None
+    if args.rerank_manifest:
+        rerank_train = features("rerank", pa.concat_tables([table, read(args.rerank_manifest)]))
     if args.num_workers > 1:
         from coattn_dist.train.distributed import train_distributed
 
         result = train_distributed(
-            cfg, train, val, cascades, args.out, args.storage_options, args.num_workers
+            cfg,
+            train,
+            val,
+            cascades,
+            args.out,
+            args.storage_options,
+            args.num_workers,
+            rerank_train=rerank_train,
         )
     else:
-        result = train_all(cfg, train, val, cascades, args.out, args.storage_options)
+        result = train_all(
+            cfg, train, val, cascades, args.out, args.storage_options, rerank_train=rerank_train
+        )
     stages = dict.fromkeys(e["stage"] for e in result["history"])
     summary = {
         "checkpoint": args.out,

@@ -206,3 +206,20 @@ def test_a_checkpoint_of_an_older_model_is_refused_clearly(tmp_path):
     )
     with pytest.raises(ValueError, match="older model .*reranker.score"):
         RetrievalModel.load(uri)
+
+
+def test_projection_kinds_train_what_they_say():
+    import torch
+
+    from coattn_dist.model import Projection
+
+    frozen = Projection(384, 256, 0.0, "frozen")
+    assert not [p for p in frozen.parameters() if p.requires_grad]
+    x = torch.randn(5, 384)
+    y = frozen(x)  # orthogonal rows: a rotation onto 256 of the 384 directions, norms never grow
+    assert torch.all(y.norm(dim=1) <= x.norm(dim=1) + 1e-4)
+    linear, mlp = Projection(384, 256, 0.0, "linear"), Projection(384, 256, 0.0, "mlp")
+    assert linear.mlp is None and mlp.mlp is not None
+    assert torch.allclose(linear(x), linear.linear(x))
+    with pytest.raises(ValueError, match="projection 'deep'"):
+        Projection(384, 256, 0.0, "deep")

@@ -170,11 +170,13 @@ def write_manifest(table: pa.Table, path: str, storage_options: dict | None = No
 
 
 def clips(table: pa.Table) -> pa.Table:
-    """One row per clip: what the index job embeds, independent of how many captions it has."""
+    """One row per clip: what the index job embeds, independent of how many captions it has.
+    The optional columns (group, source, licence) come along where the table has them."""
     first: dict[str, int] = {}
     for i, cid in enumerate(table["clip_id"].to_pylist()):
         first.setdefault(cid, i)
-    return table.take(pa.array(list(first.values()), pa.int64())).select(_CLIP_COLUMNS)
+    columns = [c for c in _CLIP_COLUMNS if c in table.column_names]
+    return table.take(pa.array(list(first.values()), pa.int64())).select(columns)
 
 
 def groups_of(table: pa.Table) -> dict[str, str]:

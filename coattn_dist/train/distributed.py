@@ -34,6 +34,7 @@ def _worker(config: dict) -> None:
         config["out"],
         config["storage_options"],
         chief=rank == 0,
+        rerank_train=config["rerank_train"],
     )
 
 
@@ -46,6 +47,7 @@ def train_distributed(
     storage_options: dict | None,
     num_workers: int,
     storage_path: str | None = None,
+    rerank_train: Features | None = None,
 ) -> dict:
     init_ray()
     trainer = TorchTrainer(
@@ -57,6 +59,7 @@ def train_distributed(
             "cascades": cascades,
             "out": out,
             "storage_options": storage_options,
+            "rerank_train": rerank_train,
         },
         scaling_config=ScalingConfig(
             num_workers=num_workers,

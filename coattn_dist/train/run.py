@@ -74,9 +74,12 @@ def train_all(
     out: str,
     storage_options: dict | None = None,
     chief: bool = True,
+    rerank_train: Features | None = None,
 ) -> dict:
-    """Stage 1, then each cascade's reranker on that stage 1; returns the log. Only the chief
-    (the one worker of a plain run, rank 0 of a data-parallel one) logs and saves."""
+    """Stage 1, then each cascade's reranker on that stage 1 (on `rerank_train` when given: the
+    training set plus what only the reranker can use, such as multi-event scenes, which stage 1
+    pools away and learns worse from); returns the log. Only the chief (the one worker of a plain
+    run, rank 0 of a data-parallel one) logs and saves."""
 
     def log(name):
         return log_line(f"train {name}") if chief else None
@@ -95,7 +98,7 @@ def train_all(
         model.stage1.load_state_dict(stage1_state)
         depth = cfg.train.rerank_depth
         events = train_reranker(
-            model, train, cfg.train, log(cascade), validation(model, val, depth)
+            model, rerank_train or train, cfg.train, log(cascade), validation(model, val, depth)
         )
         best[cascade] = max(e["val_mAP@10"] for e in events)
         if cfg.train.choose_fusion:

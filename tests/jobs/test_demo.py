@@ -88,6 +88,7 @@ def test_demo_serves_the_sample_until_interrupted(sample_dir, tmp_path):
     sample = small_sample(sample_dir, tmp_path / "esc50")
     port = free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
+    log = tmp_path / "demo.log"
     demo = subprocess.Popen(
         [
             sys.executable,
@@ -106,7 +107,7 @@ def test_demo_serves_the_sample_until_interrupted(sample_dir, tmp_path):
             str(port),
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("w"),
         text=True,
         env=env,
     )
@@ -116,9 +117,9 @@ def test_demo_serves_the_sample_until_interrupted(sample_dir, tmp_path):
     ).start()
     try:
         while not (line := lines.get(timeout=600)).startswith('{"clips"'):
-            assert line, "the demo exited before serving"
+            assert line, f"the demo exited before serving: {log.read_text()[-3000:]}"
         summary = json.loads(line)
-        assert summary["url"] == f"http://127.0.0.1:{port}" and summary["indexed"] == 6
+        assert summary["url"] == f"http://127.0.0.1:{port}" and summary["clips"] == 6
         body = requests.get(
             f"{summary['url']}/search", params={"q": "rain falling", "k": 2}, timeout=60
         ).json()

@@ -79,3 +79,18 @@ def test_fusion_chosen_on_validation_never_ranks_below_stage1(small_features):
         10,
     )
     assert abs(chosen["grid"]["1.0"] - stage1) < 1e-6
+
+
+def test_the_reranker_trains_on_its_own_set_when_given_one(small_features, tmp_path):
+    """Same seed, same stage 1: only the reranker's data differs, and so does its training."""
+    cfg = load_config(overrides=[*TINY, "train.choose_fusion=false"])
+    half = copy.copy(small_features)
+    half.relevant = small_features.relevant.clone()
+    half.relevant[::2] = False  # every other caption is no longer a training pair
+    plain = train_all(cfg, small_features, small_features, ["single"], str(tmp_path / "a"))
+    own = train_all(
+        cfg, small_features, small_features, ["single"], str(tmp_path / "b"), rerank_train=half
+    )
+    stage = lambda r, s: [e["loss"] for e in r["history"] if e["stage"] == s]  # noqa: E731
+    assert stage(plain, "stage1") == stage(own, "stage1")
+    assert stage(plain, "single") != stage(own, "single")
