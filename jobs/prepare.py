@@ -24,13 +24,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coattn_dist.data import ESC50_CAPTIONS, clip_id_for, esc50_metadata, write_manifest
+from coattn_dist.data import ESC50_CAPTIONS, esc50_metadata, write_manifest
 from coattn_dist.data.formats import read_esc50
-from coattn_dist.data.scenes import plan_scenes, write_scenes
+from coattn_dist.data.scenes import plan_scenes, scenes_manifest, write_scenes
 from coattn_dist.data.sfx import build_corpus
 from coattn_dist.data.sfx.experiments import OUTSIDE_PACKAGE, write_experiments
 from coattn_dist.data.splits import split_groups
-from coattn_dist.data.table import manifest_table
 from coattn_dist.progress import Progress
 
 # Stationary, texture-like classes: mixed in as real background noise, never asked for.
@@ -86,16 +85,6 @@ def esc50_manifest(every: pa.Table, split: dict[str, str], name: str) -> pa.Tabl
         and (name == "train" or r["caption"] == ESC50_CAPTIONS[r["label"]][0])
     ]
     return pa.Table.from_pylist(rows, schema=every.schema)
-
-
-def scenes_manifest(scenes, folder: Path) -> pa.Table:
-    uris = [str(folder / f"{s.scene_id}.flac") for s in scenes]
-    return manifest_table(
-        [clip_id_for(u) for u in uris],
-        uris,
-        [s.caption for s in scenes],
-        [" | ".join(s.labels) for s in scenes],
-    )
 
 
 def run(args: argparse.Namespace) -> int:

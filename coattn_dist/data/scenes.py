@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import soundfile as sf
 
 from coattn_dist.audio import load
 from coattn_dist.data.esc50_captions import ESC50_CAPTIONS
+from coattn_dist.data.table import clip_id_for, manifest_table
 
 SAMPLE_RATE = 44100
 # Training captions vary the wording; test captions use one fixed form per kind.
@@ -131,3 +133,15 @@ def write_scenes(scenes: list[Scene], folder: Path, progress=None) -> None:
             sf.write(path, render(scene), SAMPLE_RATE)
         if progress:
             progress(i + 1, len(scenes))
+
+
+def scenes_manifest(scenes: list[Scene], folder: Path) -> pa.Table:
+    """The rendered scenes in `folder` as a manifest: each scene a clip, its caption the query,
+    its events' labels joined as the label."""
+    uris = [str(folder / f"{s.scene_id}.flac") for s in scenes]
+    return manifest_table(
+        [clip_id_for(u) for u in uris],
+        uris,
+        [s.caption for s in scenes],
+        [" | ".join(s.labels) for s in scenes],
+    )

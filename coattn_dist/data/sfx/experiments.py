@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from coattn_dist.data.manifest import read_manifest
-from coattn_dist.data.scenes import plan_scenes, write_scenes
+from coattn_dist.data.scenes import plan_scenes, scenes_manifest, write_scenes
 from coattn_dist.data.splits import split_concepts
-from coattn_dist.data.table import canonical, clip_id_for, manifest_table, write_manifest
+from coattn_dist.data.table import canonical, write_manifest
 
 OUTSIDE_PACKAGE = "wesnoth-1.16-data"  # chosen for its size (≈ 150 clips) before any training
 CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
@@ -48,13 +48,7 @@ def _scenes(table: pa.Table, n: int, seed: int, name: str, out: Path, progress) 
     )
     folder = out / "scenes-sfx" / name
     write_scenes(scenes, folder, progress(f"render scenes-sfx-{name}", n))
-    uris = [str(folder / f"{s.scene_id}.flac") for s in scenes]
-    return manifest_table(
-        [clip_id_for(u) for u in uris],
-        uris,
-        [s.caption for s in scenes],
-        [" | ".join(s.labels) for s in scenes],
-    )
+    return scenes_manifest(scenes, folder)
 
 
 def write_experiments(
