@@ -20,11 +20,9 @@ from coattn_dist.noise import fit_length, mix_at_snr, perturb_text, synthetic
 from coattn_dist.query.embed import (
     embed_clips,
     embed_texts,
-    pad_segments,
-    pad_tokens,
     stage1_matrix,
 )
-from coattn_dist.query.rerank import rerank_matrix
+from coattn_dist.query.rerank import rerank, rerank_matrix
 
 STAGE1 = "stage1"
 # Identical inputs score up to ~2e-7 apart in different rows of one batch: closer is a tie.
@@ -84,9 +82,10 @@ def order_accuracy(
     out = {}
     for name, model in systems.items():
         scores = (embed_texts(model, tokens) * embed_clips(model, segments)).sum(1)
-        if name != STAGE1:
-            stage2 = model.reranker(*pad_tokens(model, tokens), *pad_segments(model, segments))
-            scores = model.fuse(scores, stage2)
+        if name != STAGE1:  # each caption against its own scene: the ranking's own rerank
+            scores = torch.cat(
+                rerank(model, tokens, [[seg] for seg in segments], list(scores[:, None]))
+            )
         out[name] = float((scores[: len(rows)] > scores[len(rows) :] + TIE).float().mean())
     return out
 

@@ -4,6 +4,9 @@
   concepts: the nearest thing here to a user's own collection.
 - ``sfx-{train,val,test}.csv`` from the other packages, split by *concept*: val and test ask for
   sounds the model never paired with words (val steers early stopping and every tuning choice).
+- ``fine-materials.csv``: the clips of sfx-val and sfx-test whose concept names a material
+  (footsteps on sand / grass / stone, hits on metal / wood / ice): captions that differ in one
+  word, where reading the words against the sound should pay.
 - ``scenes-sfx-{train,val}.jsonl``: two or three corpus clips in sequence or overlapping, worded
   from their concepts' captions ("a door creaks, then a horse whinnies") for the reranker.
 Train rows keep every paraphrase; val, test and outside keep each clip's canonical caption.
@@ -19,6 +22,7 @@ import pyarrow.compute as pc
 
 from coattn_dist.data.manifest import read_manifest
 from coattn_dist.data.scenes import plan_scenes, scenes_manifest, write_scenes
+from coattn_dist.data.sfx.vocabulary import MATERIAL_ALIASES
 from coattn_dist.data.splits import split_concepts
 from coattn_dist.data.table import canonical, write_manifest
 
@@ -29,6 +33,12 @@ SCENES = {"train": 400, "val": 80}
 
 def _rows(table: pa.Table, ids: set[str]) -> pa.Table:
     return table.filter(pc.is_in(table["clip_id"], value_set=pa.array(sorted(ids), pa.string())))
+
+
+def _materials(table: pa.Table) -> pa.Table:
+    words = set(MATERIAL_ALIASES)
+    keep = [bool(words & set((label or "").split("_"))) for label in table["label"].to_pylist()]
+    return table.filter(pa.array(keep, pa.bool_()))
 
 
 def _scenes(table: pa.Table, n: int, seed: int, name: str, out: Path, progress) -> pa.Table:
@@ -72,6 +82,9 @@ def write_experiments(
     for cid, name in split.items():
         by_split[name].add(cid)
     tables = {
+        "fine-materials.csv": _materials(
+            canonical(_rows(rest, by_split["val"] | by_split["test"]))
+        ),
         "sfx-train.csv": _rows(rest, by_split["train"]),
         "sfx-val.csv": canonical(_rows(rest, by_split["val"])),
         "sfx-test.csv": canonical(_rows(rest, by_split["test"])),
