@@ -49,4 +49,5 @@ $COATTN evaluate --checkpoint "corpus=$OUT/ckpt/corpus" --checkpoint "esc50=$OUT
   --checkpoint "esc50+corpus=$OUT/ckpt/esc50+corpus" --checkpoint "general=$OUT/ckpt/general" \
   --manifest "esc50 (test)=$D/esc50-test.jsonl" --manifest "esc50 (all 414)=$ESC50/meta/esc50.csv" \
   --manifest "corpus (unseen concepts)=$D/sfx-test.csv" --manifest "outside package=$D/outside.csv" \
-  --manifest "scenes=$D/scenes-test.jsonl" --cascades single --cache "$CACHE" --report "$OUT/report"
+  --manifest "fine-grained materials=$D/fine-materials.csv" --manifest "scenes=$D/scenes-test.jsonl" \
+  --cascades single --cache "$CACHE" --report "$OUT/report"
