@@ -40,26 +40,22 @@ def base_features(
     workdir: Path, checkpoint: str | None
 ) -> tuple[np.ndarray, list[np.ndarray], str]:
     """(stage-1 vectors, segment features) of the real subset clips, computed once and cached."""
-    import torch
-
     from coattn_dist.audio import load
-    from coattn_dist.config import Config
+    from coattn_dist.checkpoints import resolve_checkpoint
     from coattn_dist.encoders import build_audio_encoder
     from coattn_dist.model import RetrievalModel
     from coattn_dist.query.embed import embed_clips
 
-    demo = REPO / "runs" / "demo" / "checkpoint"
-    checkpoint = checkpoint or (str(demo) if demo.exists() else None)
+    checkpoint = resolve_checkpoint(checkpoint)
     cache = workdir / "base_features.npz"
     if cache.exists():
         data = np.load(cache, allow_pickle=False)
         # the cached vectors came through one checkpoint's stage 1: reused for that one only
-        if str(data["checkpoint"]) == (checkpoint or "untrained"):
+        if str(data["checkpoint"]) == checkpoint:
             n = data["counts"]
             segments = np.split(data["segments"], np.cumsum(n)[:-1])
             return data["vectors"], segments, str(data["checkpoint"])
-    torch.manual_seed(0)
-    model = RetrievalModel.load(checkpoint) if checkpoint else RetrievalModel(Config()).eval()
+    model = RetrievalModel.load(checkpoint)
     encoder = build_audio_encoder(model.cfg.audio)
     files = sorted(SUBSET.glob("*.flac"))
     segments = []
@@ -72,9 +68,9 @@ def base_features(
         vectors=vectors,
         segments=np.concatenate(segments),
         counts=[len(s) for s in segments],
-        checkpoint=checkpoint or "untrained",
+        checkpoint=checkpoint,
     )
-    return vectors, segments, checkpoint or "untrained"
+    return vectors, segments, checkpoint
 
 
 class Mixtures:
@@ -244,7 +240,7 @@ def scale_main(doc: str, run, render, marker: str) -> None:
         "--milvus-python", help="interpreter of a venv with `milvus==2.3.5` (standalone)"
     )
     p.add_argument(
-        "--checkpoint", help="stage 1 for the base vectors (default: runs/demo/checkpoint)"
+        "--checkpoint", help="stage 1 for the base vectors (default: the shipped general one)"
     )
     p.add_argument("--workdir", type=Path, default=Path("/tmp/coattn-bench"))
     p.add_argument("--table", action="store_true", help="render every result in WORKDIR")
