@@ -5,6 +5,7 @@ stdout stays reserved for each command's final one-line JSON summary, so scripts
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -43,3 +44,9 @@ def log_line(label: str):
         print(f"[{label}] {fields}", file=sys.stderr, flush=True)
 
     return log
+
+
+def verbose() -> bool:
+    """``coattn --verbose`` (or COATTN_VERBOSE=1): Ray's own INFO lines, progress bars and workers'
+    logs as well as ours. Off by default, so a job's screen shows its progress and its answers."""
+    return os.environ.get("COATTN_VERBOSE", "") not in ("", "0")

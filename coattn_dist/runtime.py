@@ -8,6 +8,8 @@ import os
 
 import ray
 
+from coattn_dist.progress import verbose
+
 # Ray Serve's fast request path (RAY_SERVE_THROUGHPUT_OPTIMIZED): gRPC between deployments, user
 # code and the router on each replica's own event loop, buffered access logs, the GC frozen after
 # start. A search against a real Milvus answers 1.25-1.8x sooner (BENCHMARKS.md). Direct ingress,
@@ -20,12 +22,6 @@ def use_serve_fast_path() -> None:
     and read these once, at import. A cluster sets them in its image (cluster/Dockerfile)."""
     for name, value in SERVE_FAST_PATH.items():
         os.environ.setdefault(name, value)
-
-
-def verbose() -> bool:
-    """``coattn --verbose`` (or COATTN_VERBOSE=1): Ray's own INFO lines, progress bars and workers'
-    logs as well as ours. Off by default, so a job's screen shows its progress and its answers."""
-    return os.environ.get("COATTN_VERBOSE", "") not in ("", "0")
 
 
 def quiet_ray() -> None:

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import AutoFeatureExtractor, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from coattn_dist.runtime import verbose
+from coattn_dist.progress import verbose
 
 if not verbose():  # "Loading weights: 100%" on every start is noise beside our own progress lines
     hf_logging.disable_progress_bar()

@@ -34,3 +34,21 @@ def test_for_model_reads_the_text_encoder_the_config_names(encoder, tiny_model):
     _, expected = encoder(QUERIES[:1])
     _, vectors = QueryEncoder.for_model(tiny_model)(QUERIES[:1])
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def imports(module: str, heavy: str) -> bool:
+    """Whether importing `module` in a fresh interpreter loads `heavy`."""
+    import subprocess
+    import sys
+
+    code = f"import sys, {module}; print({heavy!r} in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip() == "True"
+
+
+def test_start_up_imports_only_what_each_side_needs():
+    """What a replica or `coattn search` imports is what its start waits for."""
+    assert not imports("coattn_dist.query.search", "ray")
+    assert not imports("coattn_dist.query.rerank", "transformers")
+    assert not imports("coattn_dist.query.retrieve", "transformers")
