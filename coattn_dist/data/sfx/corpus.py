@@ -27,22 +27,17 @@ from coattn_dist.data.sfx.docs import MAX_DOC_BYTES, DocHints, is_doc
 from coattn_dist.data.sfx.licence import Licences
 from coattn_dist.data.sfx.rules import drop_reason, is_audio
 from coattn_dist.data.sfx.sources import data_path, package_entries, package_name
+from coattn_dist.data.table import GENERIC_COLUMNS, clip_id_for
 from coattn_dist.progress import Progress
 
 # Packages set aside for independent evaluation: never opened.
 RESERVED = ("tuxpaint", "openttd-opensfx", "minetest-data", "minetest-mod-homedecor", "ufoai-sound")
-COLUMNS = ("audio", "caption", "clip_id", "label", "group", "source", "licence")
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-3  # -60 dBFS: below this everywhere, a file holds no sound
 
 
 def is_reserved(package: str) -> bool:
     return any(package == r or package.startswith(r) for r in RESERVED)
-
-
-def clip_id(package: str, path: str) -> str:
-    """Stable wherever OUT is: first 16 hex of sha1 of "<package>/<path inside package>"."""
-    return hashlib.sha1(f"{package}/{path}".encode()).hexdigest()[:16]
 
 
 def check_audio(data: bytes) -> tuple[str | None, float]:
@@ -139,7 +134,8 @@ def build_package(deb_path: str, out: Path) -> PackageResult:
         result.licences[licence] += 1
         result.seconds_of_audio += seconds
         audio = target.relative_to(out).as_posix()
-        cid, group = clip_id(package, path), group_of(package, where)
+        # the id of "<package>/<path inside package>", not of the written file: stable wherever OUT is
+        cid, group = clip_id_for(f"{package}/{path}"), group_of(package, where)
         for caption in naming.captions:
             result.rows.append(
                 {
@@ -170,7 +166,7 @@ def _remove_stale(folder: Path, kept: set[Path]) -> None:
 
 def write_manifest_csv(rows: list[dict], path: Path) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=GENERIC_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
 

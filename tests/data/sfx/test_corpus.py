@@ -8,7 +8,8 @@ import json
 import soundfile as sf
 
 from coattn_dist.data.sfx.c4group import pack_group_file
-from coattn_dist.data.sfx.corpus import COLUMNS, build_corpus
+from coattn_dist.data.sfx.corpus import build_corpus
+from coattn_dist.data.table import GENERIC_COLUMNS
 from jobs import prepare
 from tests.data.sfx.archives import clip_bytes, make_deb, zip_bytes
 
@@ -76,7 +77,7 @@ def test_keeps_the_real_clips_and_accounts_for_the_rest(tmp_path):
     assert json.loads((out / "summary.json").read_text())["clips"] == 4
 
     columns, rows = read_rows(out / "manifest.csv")
-    assert tuple(columns) == COLUMNS
+    assert tuple(columns) == GENERIC_COLUMNS
     clips = {}
     for r in rows:
         clips.setdefault(r["clip_id"], []).append(r)
