@@ -31,25 +31,25 @@ class ModelConfig:
     text_dim: int = 384  # width of the text encoder's token features
     dim: int = 256  # stage-1 space: the vectors stored in Milvus
     rerank_dim: int = 128  # width of the co-attention layers (their cost grows with its square)
-    max_segments: int = (
-        32  # longer clips are average-pooled down to this many (= the store's limit)
-    )
+    # longer clips are average-pooled down to this many (= the store's limit)
+    max_segments: int = 32
     max_tokens: int = 64  # positions the reranker knows for words
     pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
-    audio_projection: str = "mlp"  # stage-1 projections: "mlp" (linear + residual MLP), "linear",
-    # or "frozen" (a fixed rotation: the pretrained encoder's geometry kept; model.Projection)
+    # stage-1 projections: "mlp" (linear + residual MLP), "linear", or "frozen" (a fixed rotation:
+    # the pretrained encoder's geometry kept; model.Projection)
+    audio_projection: str = "mlp"
     text_projection: str = "mlp"
     cascade: str = "single"  # or "stacked:K", "iterated:T"; single ranks as well, costs least
     heads: int = 4
     ffn_mult: int = 2
     dropout: float = 0.1
     temperature: float = 0.07  # initial InfoNCE temperature (learned)
-    align_sharpness: float = (
-        10.0  # initial inverse temperature of word-to-segment alignment (learned)
-    )
+    # initial inverse temperature of word-to-segment alignment (learned)
+    align_sharpness: float = 10.0
     order_weight: float = 1.0  # initial weight of the reranker's event-order term (learned)
-    fusion: float = 0.5  # final score = fusion * stage1 + (1 - fusion) * stage2 (until validation
-    # picks it: train.choose_fusion)
+    # final score = fusion * stage1 + (1 - fusion) * stage2, until validation picks it
+    # (train.choose_fusion)
+    fusion: float = 0.5
 
 
 @dataclass

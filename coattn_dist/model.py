@@ -267,9 +267,8 @@ class AlignmentScore(nn.Module):
             .masked_fill(~a_mask[:, None, :], float("-inf"))
             .softmax(-1)
         )
-        weight = (
-            self.salience(t).squeeze(-1).masked_fill(~t_mask, float("-inf")).softmax(-1)
-        )  # (B, L)
+        salience = self.salience(t).squeeze(-1)  # (B, L)
+        weight = salience.masked_fill(~t_mask, float("-inf")).softmax(-1)
         what = (weight * (pick * sim).sum(-1)).sum(-1)
         word_place = relative_positions(t_mask)
         segment_place = (pick * relative_positions(a_mask)[:, None, :]).sum(-1)

@@ -20,26 +20,22 @@ def pad_segments(model: RetrievalModel, segments: list[torch.Tensor]):
     return pad_sequences(segments, model.cfg.model.max_segments)
 
 
+def _in_batches(embed, pad, model: RetrievalModel, seqs: list[torch.Tensor], batch: int):
+    return torch.cat([embed(*pad(model, seqs[i : i + batch])) for i in range(0, len(seqs), batch)])
+
+
 @torch.no_grad()
 def embed_clips(
     model: RetrievalModel, segments: list[torch.Tensor], batch: int = 256
 ) -> torch.Tensor:
-    out = [
-        model.stage1.embed_audio(*pad_segments(model, segments[i : i + batch]))
-        for i in range(0, len(segments), batch)
-    ]
-    return torch.cat(out)
+    return _in_batches(model.stage1.embed_audio, pad_segments, model, segments, batch)
 
 
 @torch.no_grad()
 def embed_texts(
     model: RetrievalModel, tokens: list[torch.Tensor], batch: int = 512
 ) -> torch.Tensor:
-    out = [
-        model.stage1.embed_text(*pad_tokens(model, tokens[i : i + batch]))
-        for i in range(0, len(tokens), batch)
-    ]
-    return torch.cat(out)
+    return _in_batches(model.stage1.embed_text, pad_tokens, model, tokens, batch)
 
 
 def stage1_matrix(
