@@ -46,10 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def answer(searcher: Searcher, queries: list[str], k: int, rerank: int) -> dict[str, list[str]]:
-    """Print each query's top clips with their labels; return the file names."""
+    """Print each query's top clips with their labels; return the file names. All queries go
+    through the searcher as one batch: one encode, one Milvus search, one rerank pass."""
     answers = {}
-    for query in queries:
-        results = searcher.search(query, k=k, rerank_depth=rerank).results
+    for query, answer in zip(queries, searcher.search_batch(queries, k=k, rerank_depth=rerank)):
+        results = answer.results
         answers[query] = [Path(r.uri).name for r in results]
         print(f"\n{query!r}", flush=True)
         for rank, r in enumerate(results, 1):

@@ -64,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
     cascades = args.cascades.split(",") if args.cascades else [cfg.model.cascade]
     for c in cascades:
         parse_cascade(c)
-    read = lambda paths: pa.concat_tables([read_manifest(p, args.storage_options) for p in paths])  # noqa: E731
+
+    def read(paths: list[str]) -> pa.Table:
+        return pa.concat_tables([read_manifest(p, args.storage_options) for p in paths])
+
     table = read(args.manifest)
     if args.val_manifest:
         val_table = read(args.val_manifest)
