@@ -62,6 +62,9 @@ class TrainConfig:
     hard_negatives: int = 3  # reranker candidates per query mined from stage 1's top ranks ...
     batch_negatives: int = 4  # ... plus this many random clips of the batch
     rerank_depth: int = 20  # stage-1 candidates the reranker rescores during validation
+    soft_targets: float = 0.0  # stage 1: target weight spread by caption similarity (0: off)
+    soft_temperature: float = 0.1  # sharpness of that spread over the text encoder's cosines
+    segment_crop: float = 0.0  # stage 1: chance a clip trains as a random run of its segments
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     choose_fusion: bool = True  # after training, the stage-1 weight that validates best (0..1)
     seed: int = 0

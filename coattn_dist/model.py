@@ -417,6 +417,34 @@ def info_nce(logits: torch.Tensor, positives: torch.Tensor, symmetric: bool = Tr
     return (loss + one_way(logits.T, positives.T)) / 2 if symmetric else loss
 
 
+def soft_info_nce(
+    logits: torch.Tensor,
+    positives: torch.Tensor,
+    text_similarity: torch.Tensor,
+    weight: float,
+    temperature: float,
+) -> torch.Tensor:
+    """Symmetric InfoNCE against soft targets: ``1 - weight`` of each row's target on its
+    positives, ``weight`` spread over the batch by how alike the frozen text encoder finds the
+    captions (``text_similarity``, symmetric). A clip of "footsteps on sand" is then a near miss
+    for "footsteps on gravel", not as wrong as a dog: the text encoder's sense of which sounds are
+    related survives training, which is what a word never paired with audio has to go on.
+    """
+
+    def one_way(lg, pos, sim):
+        keep = pos.any(dim=1)
+        lg, pos, sim = lg[keep], pos[keep].float(), sim[keep]
+        target = (1 - weight) * pos / pos.sum(dim=1, keepdim=True) + weight * torch.softmax(
+            sim / temperature, dim=1
+        )
+        return -(target * torch.log_softmax(lg, dim=1)).sum(dim=1).mean()
+
+    return (
+        one_way(logits, positives, text_similarity)
+        + one_way(logits.T, positives.T, text_similarity.T)
+    ) / 2
+
+
 def hard_negatives(stage1_scores: torch.Tensor, positives: torch.Tensor, n: int) -> torch.Tensor:
     """Indices (Q, n) of the n best-scoring *non-relevant* clips per query: the candidates stage 1
     confuses, which are exactly what the reranker must learn to push down."""

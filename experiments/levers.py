@@ -53,6 +53,8 @@ STAGE1 = {
     "lr 3e-4": (["train.lr=0.0003"], "paraphrases"),
     "lr 1e-4": (["train.lr=0.0001"], "paraphrases"),
     "frozen text, lr 3e-4": (["model.text_projection=frozen", "train.lr=0.0003"], "paraphrases"),
+    "soft targets 0.2": (["train.soft_targets=0.2"], "paraphrases"),
+    "soft targets 0.5": (["train.soft_targets=0.5"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }

@@ -16,6 +16,7 @@ from coattn_dist.model import (
     parse_cascade,
     read_config,
     relative_positions,
+    soft_info_nce,
 )
 
 
@@ -168,6 +169,19 @@ def test_info_nce_several_positives():
     assert info_nce(logits, both, symmetric=False) < 1e-3
     perfect = torch.eye(4) * 20
     assert info_nce(perfect, torch.eye(4, dtype=torch.bool)) < 1e-6
+
+
+def test_soft_targets_spare_the_near_misses():
+    """With soft targets, ranking a clip worded like the query second costs less than ranking an
+    unrelated one second; with weight 0 the loss is the plain cross-entropy on the positive."""
+    positives = torch.eye(3, dtype=torch.bool)
+    similar = torch.tensor([[1.0, 0.9, 0.0], [0.9, 1.0, 0.0], [0.0, 0.0, 1.0]])  # 0 and 1 alike
+    near_miss = torch.tensor([[4.0, 3.0, 0.0], [3.0, 4.0, 0.0], [0.0, 0.0, 4.0]])
+    far_miss = torch.tensor([[4.0, 0.0, 3.0], [0.0, 4.0, 3.0], [3.0, 3.0, 4.0]])
+    loss = lambda logits: soft_info_nce(logits, positives, similar, 0.5, 0.1)  # noqa: E731
+    assert loss(near_miss) < loss(far_miss)
+    plain = torch.nn.functional.cross_entropy(near_miss, torch.arange(3))
+    assert torch.isclose(soft_info_nce(near_miss, positives, similar, 0.0, 0.1), plain)
 
 
 def test_hard_negatives_skip_relevant_clips():

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from coattn_dist.config import TrainConfig
 from coattn_dist.features import Features
-from coattn_dist.model import RetrievalModel, hard_negatives, info_nce
+from coattn_dist.model import RetrievalModel, hard_negatives, info_nce, soft_info_nce
 from coattn_dist.query.embed import embed_clips, embed_texts, pad_segments, pad_tokens
 
 Log = Callable[[dict], None]
@@ -110,6 +110,23 @@ def fit(
     return history
 
 
+def crop_segments(
+    seqs: list[torch.Tensor], chance: float, gen: torch.Generator
+) -> list[torch.Tensor]:
+    """Each clip, with probability ``chance``, cut to a random run of its segments: a short take
+    and a long recording of one sound should pool to the same place (corpus clips are mostly
+    one segment long, a user's recordings rarely are)."""
+    out = []
+    for s in seqs:
+        n = len(s)
+        if n > 1 and torch.rand((), generator=gen) < chance:
+            length = int(torch.randint(1, n + 1, (), generator=gen))
+            start = int(torch.randint(0, n - length + 1, (), generator=gen))
+            s = s[start : start + length]
+        out.append(s)
+    return out
+
+
 def train_stage1(
     model: RetrievalModel,
     data: Features,
@@ -117,14 +134,26 @@ def train_stage1(
     log: Log | None = None,
     evaluate: Callable[[], float] | None = None,
 ) -> list[dict]:
-    """In-batch symmetric InfoNCE: every other clip of the batch is a negative for a caption."""
+    """In-batch symmetric InfoNCE: every other clip of the batch is a negative for a caption
+    (softened by caption similarity when ``cfg.soft_targets`` > 0)."""
+    sentences = None
+    if cfg.soft_targets > 0:  # the frozen text encoder's sentence vectors: mean of its tokens
+        sentences = F.normalize(torch.stack([t.float().mean(dim=0) for t in data.tokens]), dim=1)
+    crop_gen = torch.Generator().manual_seed(cfg.seed + 1)  # its own stream: batches stay the same
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
         t = model.stage1.embed_text(*pad_tokens(model, [data.tokens[i] for i in q]))
-        a = model.stage1.embed_audio(*pad_segments(model, [data.segments[i] for i in c]))
+        segments = [data.segments[i] for i in c]
+        if cfg.segment_crop > 0:
+            segments = crop_segments(segments, cfg.segment_crop, crop_gen)
+        a = model.stage1.embed_audio(*pad_segments(model, segments))
         scale = model.stage1.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
-        return info_nce(scale * t @ a.T, data.relevant[q][:, c])
+        logits, positives = scale * t @ a.T, data.relevant[q][:, c]
+        if sentences is None:
+            return info_nce(logits, positives)
+        similarity = sentences[q] @ sentences[q].T  # column j's clip is worded by caption q[j]
+        return soft_info_nce(logits, positives, similarity, cfg.soft_targets, cfg.soft_temperature)
 
     gen = torch.Generator().manual_seed(cfg.seed)
     return fit(

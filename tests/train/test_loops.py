@@ -11,7 +11,13 @@ from coattn_dist.metrics import retrieval_metrics
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import pad_segments, pad_tokens
 from coattn_dist.query.rerank import score_matrix
-from coattn_dist.train.loops import candidates, seed_everything, train_reranker, train_stage1
+from coattn_dist.train.loops import (
+    candidates,
+    crop_segments,
+    seed_everything,
+    train_reranker,
+    train_stage1,
+)
 
 TINY = [
     "model.dim=64",
@@ -101,3 +107,19 @@ def test_reranker_learns_event_order_from_real_clips(small_features, text_encode
             *pad_segments(model, scenes.segments * 2),
         )
     assert (scores[:n] > scores[n:]).float().mean() >= 0.95
+
+
+def test_segment_crops_are_runs_of_the_clip_and_reproducible():
+    seqs = [torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 4) for n in (1, 3, 8)]
+    assert all(a is b for a, b in zip(crop_segments(seqs, 0.0, torch.Generator()), seqs))
+    first = crop_segments(seqs, 1.0, torch.Generator().manual_seed(5))
+    again = crop_segments(seqs, 1.0, torch.Generator().manual_seed(5))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    lengths = set()
+    for seed in range(30):
+        for orig, cut in zip(seqs, crop_segments(seqs, 1.0, torch.Generator().manual_seed(seed))):
+            start = int(cut[0, 0])
+            assert 1 <= len(cut) <= len(orig)
+            assert torch.equal(cut, orig[start : start + len(cut)])  # a contiguous run
+            lengths.add((len(orig), len(cut)))
+    assert {(8, 1), (8, 8)} <= lengths  # a single segment and the whole clip both occur

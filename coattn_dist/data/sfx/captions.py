@@ -21,7 +21,7 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
 from coattn_dist.data.table import AUDIO_EXTENSIONS
 
 AUDIO_EXT = re.compile("(" + "|".join(map(re.escape, AUDIO_EXTENSIONS)) + ")$", re.I)
-CONTAINER_EXT = re.compile(r"\.(ocg|ocd|ocf|ocs|zip)(?=/|$)", re.I)
+CONTAINER_EXT = re.compile(r"\.(ocg|ocd|ocf|ocs|zip|rcc)(?=/|$)", re.I)
 TAKE_SUFFIX = re.compile(r"(?:[ _.-]*\d+[a-z]?|[ _.-]*\d*alt|[ _.-]+[a-z])$", re.I)
 
 

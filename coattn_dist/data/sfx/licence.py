@@ -24,6 +24,7 @@ PACKAGE_LICENCES = {
     "megaglest": "CC-BY-SA-3.0",
     "wesnoth": "GPL-2+",
     "widelands": "GPL-2+",
+    "lincity-ng": "GPL-2+",  # "dual-licensed under the GPL and CC-BY-SA-2.0"; Debian uses the GPL
 }
 
 

@@ -93,6 +93,23 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
         ),
         (r"\bsfx anvil\b", "duplicate"),  # Wesnoth's mace.wav, re-encoded (Debian copyright)
     ],
+    "gcompris-qt": [
+        (
+            r"\b(instruments|explore world music|melody|play piano|piano composition|play rhythm"
+            r"|note names|guitar \w+|intro)\b",
+            "music",
+        ),
+        (r"\b(youcannot|tuxok)\b", "speech"),
+        (r"\b(weird|fireballs|la pause|realrainbow|morse code|chronos|gnumch \w+)\b", "synthetic"),
+        (
+            r"\bcore resource sounds\b|\b(babymatch|align 4 2 players|nine men morris|tic tac toe)\b",
+            "ui",
+        ),
+        (r"\b(memory|play rhythm) resource\b", "ui"),
+    ],
+    "lincity-ng": [
+        (r"\b(click|window (open|close)|build|raze|substation (on|off))\b", "ui"),
+    ],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

@@ -3,8 +3,9 @@
 A .deb's data tar is read front to back (``deb.deb_files``); a zip inside it (0ad's
 ``public.zip``, 3.3 GB) is read from the same stream (``zipstream``), and OpenClonk's C4Group
 files (``.ocg``, ``.ocd``, ``.ocf``; 120 MB in all) are read into memory and walked with their
-nested groups (``c4group``). An entry's ``path`` joins the archive path and the member path with
-'/', so it names the file uniquely inside the package. Read an entry's bytes (``read()``)
+nested groups (``c4group``), as are GCompris's Qt resource files (``.rcc``, ``qtrcc``). An
+entry's ``path`` joins the archive path and the member path with '/', so it names the file
+uniquely inside the package. Read an entry's bytes (``read()``)
 before asking for the next one.
 """
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 
 from coattn_dist.data.sfx.c4group import C4_MAGIC, walk_group_file
 from coattn_dist.data.sfx.deb import deb_files
+from coattn_dist.data.sfx.qtrcc import MAGIC as RCC_MAGIC
+from coattn_dist.data.sfx.qtrcc import walk_rcc
 from coattn_dist.data.sfx.zipstream import zip_entries
 
 C4GROUP_EXTENSIONS = (".ocg", ".ocd", ".ocf", ".ocs", ".c4g", ".c4d", ".c4f", ".c4s")
@@ -41,7 +44,17 @@ def data_path(path: str) -> str:
     folder, or the archive a member came from (``.../public.zip/audio/x.ogg`` → ``audio/x.ogg``)."""
     p = re.sub(r"^usr/share/games/[^/]+/", "", path)
     p = re.sub(r"^\d+(\.\d+)+/", "", p)
-    return re.sub(r"^.*\.zip/", "", p)
+    return re.sub(r"^.*\.(zip|rcc)/", "", p)
+
+
+def _in_memory_archive(path: str) -> tuple[bytes, Callable] | None:
+    """(magic, walker) for an archive that is read into memory and walked, else ``None``."""
+    lower = path.lower()
+    if lower.endswith(C4GROUP_EXTENSIONS):
+        return C4_MAGIC, lambda raw, where: walk_group_file(raw, where + "/")
+    if lower.endswith(".rcc"):
+        return RCC_MAGIC, walk_rcc
+    return None
 
 
 def package_entries(
@@ -55,13 +68,14 @@ def package_entries(
             except ValueError as exc:
                 if on_error:
                     on_error(f.path, exc)
-        elif f.link is None and f.path.lower().endswith(C4GROUP_EXTENSIONS):
+        elif f.link is None and (archive := _in_memory_archive(f.path)):
+            magic, walk = archive
             raw = f.read()
-            if raw[:2] != C4_MAGIC:
+            if not raw.startswith(magic):
                 yield Entry(f.path, len(raw), lambda raw=raw: raw)
                 continue
             try:
-                for p, data in walk_group_file(raw, f.path + "/"):
+                for p, data in walk(raw, f.path):
                     yield Entry(p, len(data), lambda data=data: data)
             except (ValueError, zlib.error) as exc:
                 if on_error:

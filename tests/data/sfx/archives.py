@@ -1,9 +1,11 @@
-"""Real archives for the tests: short sine+noise clips, zips and Debian packages (C4Groups come
-from ``coattn_dist.data.sfx.c4group.pack_group_file``)."""
+"""Real archives for the tests: short sine+noise clips, zips, Qt resource files and Debian
+packages (C4Groups come from ``coattn_dist.data.sfx.c4group.pack_group_file``)."""
 
 import io
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,41 @@ def make_deb(
         + _ar_member("data.tar.xz", data)
     )
     return path
+
+
+def rcc_bytes(tree: dict, compress: bool = True) -> bytes:
+    """A Qt resource file (format 3) holding ``tree`` (name → bytes, or → a nested dict for a
+    folder), files zlib-compressed or stored, laid out as Qt's ``rcc`` tool does: breadth first,
+    each folder's children in consecutive nodes."""
+    nodes, names, data = [], bytearray(), bytearray()
+
+    def add_name(name: str) -> int:
+        at = len(names)
+        encoded = name.encode("utf-16-be")
+        names.extend(struct.pack(">HI", len(name), 0) + encoded)
+        return at
+
+    nodes.append(None)  # the root, filled in when its children are placed
+    slots = {0: ("", tree)}
+    index = 0
+    while index < len(nodes):
+        name, item = slots[index]
+        name_offset = add_name(name) if index else 0
+        if isinstance(item, dict):
+            first = len(nodes)
+            for child_name, child in item.items():
+                slots[len(nodes)] = (child_name, child)
+                nodes.append(None)
+            nodes[index] = struct.pack(">IHII", name_offset, 0x2, len(item), first) + bytes(8)
+        else:
+            payload = struct.pack(">I", len(item)) + zlib.compress(item) if compress else item
+            at = len(data)
+            data.extend(struct.pack(">I", len(payload)) + payload)
+            flags = 0x1 if compress else 0x0
+            nodes[index] = struct.pack(">IHHHI", name_offset, flags, 0, 0, at) + bytes(8)
+        index += 1
+    data_at = 24  # after the header: magic, version, the three offsets, flags
+    names_at = data_at + len(data)
+    tree_at = names_at + len(names)
+    header = b"qres" + struct.pack(">5I", 3, tree_at, data_at, names_at, 0)
+    return header + bytes(data) + bytes(names) + b"".join(nodes)

@@ -1,4 +1,5 @@
-"""The builder end to end on real packages made here: a zip in one .deb, a C4Group in another."""
+"""The builder end to end on real packages made here: a zip in one .deb, a C4Group in another,
+a Qt resource file in a third."""
 
 import argparse
 import csv
@@ -11,7 +12,7 @@ from coattn_dist.data.sfx.c4group import pack_group_file
 from coattn_dist.data.sfx.corpus import build_corpus
 from coattn_dist.data.table import GENERIC_COLUMNS
 from jobs import prepare
-from tests.data.sfx.archives import clip_bytes, make_deb, zip_bytes
+from tests.data.sfx.archives import clip_bytes, make_deb, rcc_bytes, zip_bytes
 
 COPYRIGHT = (
     b"Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
@@ -53,6 +54,19 @@ def make_packages(folder):
         }
     )
     make_deb(folder / "clonkish-data_1.0_all.deb", {"usr/share/games/clonkish/Sound.ocg": group})
+    resources = rcc_bytes(
+        {
+            "edu": {
+                "animals": {"cow.ogg": clip_bytes("OGG", freq=300, seed=7)},
+                "music": {"tune.ogg": clip_bytes("OGG", seconds=1.0, seed=8)},
+                "icon.svg": b"<svg/>",
+            }
+        }
+    )
+    make_deb(
+        folder / "edugame-data_1.0_all.deb",
+        {"usr/share/edugame/rcc/farm.rcc": resources, "usr/share/edugame/rcc/broken.rcc": b"qres"},
+    )
     make_deb(folder / "minetest-data_1.0_all.deb", {"usr/share/games/m/dog_bark.wav": clip_bytes()})
     return folder
 
@@ -67,21 +81,24 @@ def test_keeps_the_real_clips_and_accounts_for_the_rest(tmp_path):
     out = tmp_path / "out"
     summary = build_corpus(str(make_packages(tmp_path / "debs")), str(out))
 
-    assert summary["clips"] == 4
+    assert summary["clips"] == 5
     assert summary["reserved_skipped"] == ["minetest-data"]
+    rcc_pkg = summary["packages"]["edugame-data"]
+    assert rcc_pkg["clips"] == 1 and rcc_pkg["concepts"] == 1
+    assert rcc_pkg["dropped"] == {"music": 1, "not_audio": 1, "corrupt": 1}
     zip_pkg, group_pkg = summary["packages"]["testgame-data"], summary["packages"]["clonkish-data"]
     assert zip_pkg["clips"] == 2 and group_pkg["clips"] == 2
     assert zip_pkg["dropped"] == {"music": 1, "not_audio": 1, "corrupt": 1, "silent": 1}
     assert group_pkg["dropped"] == {"music": 1, "not_audio": 1, "corrupt": 1}
     assert zip_pkg["licence"] == {"CC0-1.0": 2} and group_pkg["licence"] == {"unknown": 2}
-    assert json.loads((out / "summary.json").read_text())["clips"] == 4
+    assert json.loads((out / "summary.json").read_text())["clips"] == 5
 
     columns, rows = read_rows(out / "manifest.csv")
     assert tuple(columns) == GENERIC_COLUMNS
     clips = {}
     for r in rows:
         clips.setdefault(r["clip_id"], []).append(r)
-    assert len(clips) == 4
+    assert len(clips) == 5
     for clip_rows in clips.values():
         first = clip_rows[0]
         assert len(clip_rows) >= 3 and len({r["caption"] for r in clip_rows}) == len(clip_rows)
@@ -120,5 +137,5 @@ def test_prepare_job_takes_sfx_alone_and_needs_one_source(tmp_path, capsys):
     debs = make_packages(tmp_path / "debs")
     assert prepare.run(parser.parse_args(["--sfx", str(debs), "--out", str(tmp_path / "o")])) == 0
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert json.loads(line)["sfx"]["clips"] == 4
+    assert json.loads(line)["sfx"]["clips"] == 5
     assert prepare.run(parser.parse_args(["--out", str(tmp_path / "o")])) == 2

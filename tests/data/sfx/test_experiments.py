@@ -5,7 +5,7 @@ import csv
 import shutil
 
 from coattn_dist.data import read_manifest
-from coattn_dist.data.sfx.experiments import write_experiments
+from coattn_dist.data.sfx.experiments import LATER_PACKAGES, write_experiments
 from coattn_dist.data.splits import split_concepts
 
 CLASSES = [
@@ -86,3 +86,42 @@ def test_split_concepts_never_cuts_a_concept():
         sides.setdefault(label, set()).add(split[cid])
     assert all(len(s) == 1 for s in sides.values())
     assert sum(s == {"val"} for s in sides.values()) >= 2
+
+
+def test_a_later_package_leaves_the_concept_split_as_it_was(sample_dir, tmp_path):
+    """Clips of a package added after the split join their concept's side (a held-out concept
+    stays held out) and a concept only it names trains: val and test stay comparable."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    rows = tiny_corpus(sample_dir, before)
+    write_experiments(str(before), outside="outside-pkg", scenes={})
+    tiny_corpus(sample_dir, after)
+    later = [
+        dict(r, clip_id=f"later-{r['clip_id']}", source=LATER_PACKAGES[0])
+        for r in rows
+        if r["source"] != "outside-pkg"
+    ]
+    later += [dict(later[0], clip_id="later-new", label="gong", group="later/gong")]
+    with open(after / "manifest.csv", "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerows(later)
+    write_experiments(str(after), outside="outside-pkg", scenes={})
+
+    def sides(folder):
+        out = {}
+        for name in ("sfx-train.csv", "sfx-val.csv", "sfx-test.csv"):
+            table = read_manifest(str(folder / name))
+            for cid, label in zip(table["clip_id"].to_pylist(), table["label"].to_pylist()):
+                out[cid] = (name, label)
+        return out
+
+    old, new = sides(before), sides(after)
+    assert all(new[cid] == side for cid, side in old.items())  # the first packages: unchanged
+    split_of = {label: name for name, label in old.values()}
+    for cid, (name, label) in new.items():
+        if cid == "later-new":
+            assert name == "sfx-train.csv"
+        elif cid.startswith("later-"):
+            assert name == split_of[label]
+    assert {name for cid, (name, _) in new.items() if cid.startswith("later-")} >= {
+        "sfx-val.csv",
+        "sfx-train.csv",
+    }
