@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 
+from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.pipeline.reader import list_folder, list_manifest
 from coattn_dist.pipeline.runner import IndexingStopped, run_index
@@ -52,10 +53,40 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help='fsspec options as JSON, e.g. \'{"endpoint_url": "http://127.0.0.1:8333"}\' '
         "(default: the AWS_* environment variables)",
     )
+    defaults = ", ".join(
+        f"{f.name}={getattr(DEFAULT_LIMITS, f.name)}" for f in fields(DecodeLimits)
+    )
+    p.add_argument(
+        "--decode-limit",
+        type=decode_limit,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"raise or lower a cap a file must meet to be decoded; repeatable ({defaults})",
+    )
+
+
+def decode_limit(text: str) -> tuple[str, float]:
+    """``max_seconds=7200`` → ("max_seconds", 7200): one cap of `audio.DecodeLimits`."""
+    name, _, value = text.partition("=")
+    names = [f.name for f in fields(DecodeLimits)]
+    if name not in names or not value:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with NAME one of {', '.join(names)}")
+    try:
+        return name, float(value) if name == "max_seconds" else int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} needs a number, not {value!r}") from None
+
+
+def limits_from(pairs: list[tuple[str, float]]) -> DecodeLimits:
+    try:
+        return replace(DEFAULT_LIMITS, **dict(pairs))
+    except ValueError as error:
+        raise SystemExit(f"coattn index: {error}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    options = args.storage_options
+    options, limits = args.storage_options, limits_from(args.decode_limit)
     try:
         listing = (
             list_folder(args.source, options)
@@ -77,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             num_workers=args.num_workers,
             num_writers=args.num_writers,
             storage_options=options,
+            limits=limits,
         )
     except IndexingStopped as stopped:
         print(f"coattn index: stopped: {stopped}", file=sys.stderr)

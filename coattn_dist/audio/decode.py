@@ -11,37 +11,69 @@ import io
 import struct
 from fractions import Fraction
 
-import fsspec
 import numpy as np
 import soundfile as sf
 import torch
 import torchaudio
 
 from coattn_dist.audio.errors import (
+    BadChannelsError,
+    BadRateError,
     EmptyFileError,
     NonFiniteAudioError,
     NotAudioError,
+    TooLargeError,
+    TooLongError,
     TruncatedAudioError,
     UnreadableError,
     ZeroSamplesError,
 )
+from coattn_dist.audio.limits import DEFAULT_LIMITS, DecodeLimits
+from coattn_dist.audio.paths import open_uri
 
 _SIGNATURES = (b"RIFF", b"RF64", b"fLaC", b"OggS", b"ID3")
 _WAV_SIZE_UNKNOWN = 0xFFFFFFFF  # written by streaming encoders that cannot seek back
 _OGG_END_OF_STREAM = 0x04
 # torchaudio's sinc kernel is (target/gcd) x (orig/gcd): 44101 -> 16000 Hz would take ~3 GB.
 _MAX_RATE_TERM = 1000
+_BLOCK_FRAMES = 1 << 16  # decoded and down-mixed a block at a time: memory is the mono result
+_UNKNOWN_FRAMES = 2**63 - 1  # libsndfile's frame count for a stream that does not say (FLAC: 0)
 
 
-def load(uri: str, sample_rate: int, storage_options: dict | None = None) -> np.ndarray:
+def load(
+    uri: str,
+    sample_rate: int,
+    storage_options: dict | None = None,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+) -> np.ndarray:
     """Read a local path or fsspec URI (s3://, gs://, file://, memory://, ...) and decode it."""
-    return decode(_read_bytes(uri, storage_options or {}), uri, sample_rate)
+    return decode(read_limited(uri, storage_options or {}, limits), uri, sample_rate, limits)
 
 
-def decode(data: bytes, uri: str, sample_rate: int) -> np.ndarray:
+def read_limited(uri: str, storage_options: dict, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
+    """The file's bytes, reading at most one byte past ``limits.max_bytes`` (``TooLargeError``
+    then): a size from a listing or a HEAD can be stale, the read itself cannot."""
+    try:
+        with open_uri(uri, storage_options) as f:
+            data = f.read(limits.max_bytes + 1)
+    except Exception as e:  # each backend has its own: OSError, botocore, aiohttp, ImportError
+        raise UnreadableError(uri, f"cannot read: {type(e).__name__}: {e}") from e
+    check_size(data, uri, limits)
+    return data
+
+
+def check_size(data: bytes, uri: str, limits: DecodeLimits) -> None:
+    if len(data) > limits.max_bytes:
+        raise TooLargeError(uri, f"file is over the {limits.max_bytes}-byte cap (max_bytes)")
+
+
+def decode(
+    data: bytes, uri: str, sample_rate: int, limits: DecodeLimits = DEFAULT_LIMITS
+) -> np.ndarray:
     """Decode WAV/FLAC/OGG/MP3 bytes to a 1-D float32 mono array at `sample_rate`.
 
-    `uri` only names the file in errors. Raises an `AudioError` subclass for every bad input.
+    `uri` only names the file in errors. Raises an `AudioError` subclass for every bad input,
+    including a header that asks for more than ``limits`` allow (``audio.limits``).
 
     Truncation detected (measured with libsndfile 1.2 by cutting real files at every offset):
     - WAV: the data chunk declares more bytes than the file holds (libsndfile would silently
@@ -58,42 +90,62 @@ def decode(data: bytes, uri: str, sample_rate: int) -> np.ndarray:
     """
     if not data:
         raise EmptyFileError(uri, "file is empty (0 bytes)")
+    check_size(data, uri, limits)
     if _container_is_truncated(data):
         raise TruncatedAudioError(uri, "file ends before its container says it does")
-    samples, file_rate = _read_samples(data, uri)
-    mono = samples.mean(axis=1)
+    mono, file_rate = _read_mono(data, uri, limits)
     if not np.isfinite(mono).all():
         raise NonFiniteAudioError(uri, "samples contain NaN or Inf")
     return _resample(mono, file_rate, sample_rate)
 
 
-def _read_bytes(uri: str, storage_options: dict) -> bytes:
-    try:
-        with fsspec.open(uri, "rb", **storage_options) as f:
-            return f.read()
-    except Exception as e:  # each backend has its own: OSError, botocore, aiohttp, ImportError
-        raise UnreadableError(uri, f"cannot read: {type(e).__name__}: {e}") from e
-
-
-def _read_samples(data: bytes, uri: str) -> tuple[np.ndarray, int]:
-    """(frames, channels) float32 samples and their rate; raises on anything short of complete."""
+def _read_mono(data: bytes, uri: str, limits: DecodeLimits) -> tuple[np.ndarray, int]:
+    """Down-mixed float32 samples and their rate; raises on anything short of complete, and on a
+    header or a stream that asks for more than ``limits``."""
     try:
         f = sf.SoundFile(io.BytesIO(data))
     except sf.SoundFileError as e:
+        if "channel count is zero" in str(e).lower():
+            raise BadChannelsError(uri, "the header declares 0 channels") from e
         if data.startswith(_SIGNATURES) or _is_mpeg_sync(data):
             raise TruncatedAudioError(uri, f"audio header is incomplete: {e}") from e
         raise NotAudioError(uri, f"not a recognised audio format: {e}") from e
     with f:
-        declared, rate = f.frames, f.samplerate
+        rate = f.samplerate
+        declared = 0 if f.frames == _UNKNOWN_FRAMES else f.frames  # unknown: the cap still holds
+        _check_header(f.channels, rate, declared, uri, limits)
+        max_frames = int(limits.max_seconds * rate)
+        blocks, total = [], 0
         try:
-            samples = f.read(dtype="float32", always_2d=True)
+            while block := len(chunk := f.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                total += block
+                if total > max_frames:  # the header undersold it (or declared nothing)
+                    raise TooLongError(uri, _too_long(limits))
+                blocks.append(chunk.mean(axis=1))
         except sf.SoundFileError as e:
             raise TruncatedAudioError(uri, f"decoding stopped early: {e}") from e
-    if len(samples) < declared:
-        raise TruncatedAudioError(uri, f"decoded {len(samples)} of {declared} declared frames")
-    if len(samples) == 0:
+    if total < declared:
+        raise TruncatedAudioError(uri, f"decoded {total} of {declared} declared frames")
+    if total == 0:
         raise ZeroSamplesError(uri, "audio stream has no frames")
-    return samples, rate
+    return np.concatenate(blocks), rate
+
+
+def _check_header(channels: int, rate: int, frames: int, uri: str, limits: DecodeLimits) -> None:
+    if not 1 <= channels <= limits.max_channels:
+        raise BadChannelsError(
+            uri, f"{channels} channels, outside 1-{limits.max_channels} (max_channels)"
+        )
+    if not limits.min_rate <= rate <= limits.max_rate:
+        raise BadRateError(
+            uri, f"sample rate {rate} Hz, outside {limits.min_rate}-{limits.max_rate} Hz"
+        )
+    if frames > limits.max_seconds * rate:
+        raise TooLongError(uri, f"header declares {frames / rate:.0f} s; " + _too_long(limits))
+
+
+def _too_long(limits: DecodeLimits) -> str:
+    return f"longer than the {limits.max_seconds:g} s cap (max_seconds)"
 
 
 def _is_mpeg_sync(data: bytes) -> bool:

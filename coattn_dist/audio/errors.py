@@ -42,3 +42,19 @@ class NonFiniteAudioError(AudioError):
 
 class UnreadableError(AudioError):
     kind = "unreadable"
+
+
+class TooLargeError(AudioError):
+    kind = "too_large"
+
+
+class TooLongError(AudioError):
+    kind = "too_long"
+
+
+class BadRateError(AudioError):
+    kind = "bad_rate"
+
+
+class BadChannelsError(AudioError):
+    kind = "bad_channels"

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from coattn_dist.audio import AudioError, decode
+from coattn_dist.audio import DEFAULT_LIMITS, AudioError, DecodeLimits, decode
 
 
-def decode_audio(batch: dict[str, np.ndarray], sample_rate: int) -> dict[str, np.ndarray]:
+def decode_audio(
+    batch: dict[str, np.ndarray], sample_rate: int, limits: DecodeLimits = DEFAULT_LIMITS
+) -> dict[str, np.ndarray]:
     """Ray Data map: replaces ``data`` by ``wave``; rows that failed earlier pass through."""
     kind, message = list(batch["kind"]), list(batch["message"])
     waves = [np.zeros(0, dtype=np.float32)] * len(kind)
@@ -19,7 +21,7 @@ def decode_audio(batch: dict[str, np.ndarray], sample_rate: int) -> dict[str, np
         if kind[i]:
             continue
         try:
-            waves[i] = decode(bytes(data), str(uri), sample_rate)
+            waves[i] = decode(bytes(data), str(uri), sample_rate, limits)
         except Exception as error:  # noqa: BLE001 - a bad file must become a row, whatever it raises
             kind[i] = getattr(error, "kind", AudioError.kind)
             message[i] = str(error) if isinstance(error, AudioError) else f"{uri}: {error!r}"

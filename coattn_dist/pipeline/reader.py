@@ -17,9 +17,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from coattn_dist.audio import UnreadableError
+from coattn_dist.audio import (
+    DEFAULT_LIMITS,
+    AudioError,
+    DecodeLimits,
+    TooLargeError,
+    UnreadableError,
+)
+from coattn_dist.audio.decode import check_size
+from coattn_dist.audio.paths import listed_uri, open_uri
 from coattn_dist.data import AUDIO_EXTENSIONS, clip_id_for, clips, read_manifest
 from coattn_dist.store import ClipStore
+from coattn_dist.store.milvus import LABEL_MAX_BYTES, URI_MAX_BYTES, check_clip_id
 
 LISTING_SCHEMA = pa.schema([("clip_id", pa.string()), ("uri", pa.string()), ("label", pa.string())])
 # Errors that belong to one file; anything else (connection refused, timeouts, throttling, a
@@ -44,7 +53,7 @@ def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
     paths = sorted(p for p in fs.find(root) if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
     if not paths:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {source}")
-    uris = [fs.unstrip_protocol(p) for p in paths] if "://" in source else paths
+    uris = [fs.unstrip_protocol(p) if "://" in source else listed_uri(p) for p in paths]
     return pa.table([[clip_id_for(u) for u in uris], uris, [""] * len(uris)], schema=LISTING_SCHEMA)
 
 
@@ -54,6 +63,43 @@ def list_manifest(path: str, storage_options: dict | None = None) -> pa.Table:
     return pa.table(
         [table["clip_id"], table["audio"], pc.fill_null(table["label"], "")], schema=LISTING_SCHEMA
     )
+
+
+def row_problem(clip_id: str, uri: str, label: str) -> tuple[str, str] | None:
+    """(kind, message) when a listing row cannot become a collection row, else ``None``."""
+    try:
+        uri.encode()
+    except UnicodeEncodeError:  # a file name that is not UTF-8, kept by the OS as surrogates
+        return "bad_name", f"{uri!r}: the file name is not valid UTF-8"
+    if len(uri.encode()) > URI_MAX_BYTES:
+        return "uri_too_long", f"{uri[:200]}...: over {URI_MAX_BYTES} bytes"
+    try:
+        check_clip_id(clip_id)
+    except ValueError as error:
+        return "bad_clip_id", f"{uri}: {error}"
+    if len(label.encode("utf-8", "replace")) > LABEL_MAX_BYTES:
+        return "label_too_long", f"{uri}: label over {LABEL_MAX_BYTES} bytes"
+    return None
+
+
+def screen(listing: pa.Table) -> tuple[pa.Table, list[dict]]:
+    """(the rows that can be indexed, failure rows for the rest): a malformed row of a manifest
+    or a listing is one failure, never the end of the job."""
+    keep, failures = [], []
+    for clip_id, uri, label in zip(*(listing[c].to_pylist() for c in LISTING_SCHEMA.names)):
+        problem = row_problem(clip_id, uri, label)
+        keep.append(problem is None)
+        if problem:
+            kind, message = problem
+            failures.append(
+                {
+                    "uri": uri.encode("utf-8", "backslashreplace").decode(),
+                    "clip_id": clip_id.encode("utf-8", "backslashreplace").decode(),
+                    "kind": kind,
+                    "message": message,
+                }
+            )
+    return listing.filter(pa.array(keep, pa.bool_())), failures
 
 
 def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int]:
@@ -69,16 +115,17 @@ def read_bytes(
     storage_options: dict | None = None,
     attempts: int = 4,
     backoff_s: float = 0.5,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> dict[str, np.ndarray]:
     """Ray Data map: adds ``data`` (the file's bytes) and the failure columns; a file that cannot
-    be read becomes a failure row of kind ``unreadable``."""
+    be read becomes a failure row (``unreadable``, or ``too_large`` past ``limits.max_bytes``)."""
     data, kind, message = [], [], []
     for uri in batch["uri"]:
         try:
-            data.append(_read(str(uri), storage_options or {}, attempts, backoff_s))
+            data.append(_read(str(uri), storage_options or {}, attempts, backoff_s, limits))
             kind.append("")
             message.append("")
-        except UnreadableError as error:
+        except AudioError as error:
             data.append(b"")
             kind.append(error.kind)
             message.append(str(error))
@@ -90,14 +137,20 @@ def read_bytes(
     }
 
 
-def _read(uri: str, storage_options: dict, attempts: int, backoff_s: float) -> bytes:
+def _read(
+    uri: str, storage_options: dict, attempts: int, backoff_s: float, limits: DecodeLimits
+) -> bytes:
     error: Exception | None = None
     for attempt in range(attempts):
         if attempt:
             time.sleep(backoff_s * 2 ** (attempt - 1))
         try:
-            with fsspec.open(uri, "rb", **storage_options) as f:
-                return f.read()
+            with open_uri(uri, storage_options) as f:
+                data = f.read(limits.max_bytes + 1)  # never more than the cap, whatever the size
+            check_size(data, uri, limits)
+            return data
+        except MemoryError as exc:  # this file, not the store: retrying would fail the same way
+            raise TooLargeError(uri, "ran out of memory reading it") from exc
         except FILE_ERRORS as exc:
             raise UnreadableError(uri, f"cannot read: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # each backend raises its own: OSError, botocore, aiohttp

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import pyarrow as pa
 import ray
 
+from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
 from coattn_dist.model import read_config
 from coattn_dist.pipeline.decode import decode_audio
 from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
-from coattn_dist.pipeline.reader import drop_indexed, read_bytes
+from coattn_dist.pipeline.reader import drop_indexed, read_bytes, screen
 from coattn_dist.pipeline.writer import MilvusSink, write_failures
 from coattn_dist.progress import Progress
 from coattn_dist.store import ClipStore
@@ -60,22 +61,31 @@ class IndexingStopped(Exception):
 
 @ray.remote(num_cpus=0)
 class Tally:
-    """Rows that reached the sink, counted as write tasks report them: the driver's progress."""
+    """What reached the collection, by clip: the driver's progress, counts and failures table.
+
+    Write tasks report after each committed upsert; Ray may retry a task that already reported,
+    so rows are counted by id, not by report. Failure rows are kept here as they arrive, so the
+    table is written when a run stops as well as when it ends.
+    """
 
     def __init__(self):
-        self.indexed = self.failed = 0
-        self.nodes: Counter[str] = Counter()
+        self.indexed: set[str] = set()
+        self.failed: dict[tuple[str, str], dict] = {}
+        self.node_of: dict[str, str] = {}
 
-    def add(self, indexed: int, failed: int, nodes: dict[str, int]) -> None:
-        self.indexed += indexed
-        self.failed += failed
-        self.nodes.update(nodes)
+    def add(self, indexed: list[str], failures: list[dict], nodes: dict[str, str]) -> None:
+        self.indexed.update(indexed)
+        self.failed.update(((f["clip_id"], f["uri"]), f) for f in failures)
+        self.node_of.update(nodes)
 
     def totals(self) -> tuple[int, int]:
-        return self.indexed, self.failed
+        return len(self.indexed), len(self.failed)
 
     def placement(self) -> dict[str, int]:
-        return dict(self.nodes)
+        return dict(Counter(self.node_of.values()))
+
+    def failures(self) -> list[dict]:
+        return list(self.failed.values())
 
 
 @contextlib.contextmanager
@@ -110,6 +120,7 @@ def build_dataset(
     storage_options: dict | None,
     encoder_class: type,
     encoder_kwargs: dict,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> ray.data.Dataset:
     """read -> decode (CPU tasks) -> `encoder_class` (an actor pool) over `todo` (clip_id, uri)."""
     size, batch_size, resources = embed_pool(num_workers, batch_size)
@@ -119,13 +130,13 @@ def build_dataset(
         ray.data.from_arrow(blocks)
         .map_batches(
             read_bytes,
-            fn_kwargs={"storage_options": storage_options},
+            fn_kwargs={"storage_options": storage_options, "limits": limits},
             batch_format="numpy",
             num_cpus=TASK_CPUS,
         )
         .map_batches(
             decode_audio,
-            fn_kwargs={"sample_rate": sample_rate},
+            fn_kwargs={"sample_rate": sample_rate, "limits": limits},
             batch_format="numpy",
             num_cpus=TASK_CPUS,
         )
@@ -157,6 +168,7 @@ def run_index(
     storage_options: dict | None = None,
     store_options: dict | None = None,
     progress_every_s: float = 5.0,
+    limits: DecodeLimits = DEFAULT_LIMITS,
 ) -> IndexSummary:
     """Index every clip of `listing` (clip_id, uri, label) that the collection lacks.
 
@@ -180,7 +192,10 @@ def run_index(
             nodes,
         )
 
+    stopped: Exception | None = None
     try:
+        listing, rejected = screen(listing)  # malformed rows: failures, before any id lookup
+        tally.add.remote([], rejected, {})
         cfg = read_config(checkpoint, storage_options)
         with served(milvus_uri) as uri:
             with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
@@ -196,15 +211,21 @@ def run_index(
                     storage_options,
                     ClipEmbedder,
                     {"checkpoint": checkpoint, "storage_options": storage_options},
+                    limits,
                 )
                 with _reporting(tally, todo.num_rows, progress_every_s):
                     dataset.write_datasink(
                         sink, concurrency=num_writers, ray_remote_args={"num_cpus": TASK_CPUS}
                     )
-        write_failures(sink.failures, failures_path, storage_options)
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
-        raise IndexingStopped(_reason(error), summary()) from error
-    else:
+        stopped = error
+    try:  # the failures so far, also when the run stopped: what to fix before the rerun
+        write_failures(ray.get(tally.failures.remote()), failures_path, storage_options)
+    except Exception as error:
+        stopped = stopped or error
+    try:
+        if stopped is not None:
+            raise IndexingStopped(_reason(stopped), summary()) from stopped
         return summary()
     finally:
         ray.kill(tally)  # the sink keeps a handle, and a long-lived driver may keep the sink

@@ -8,7 +8,6 @@ raises and the job stops: every upsert acknowledged before that is already durab
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from urllib.parse import urlparse
 
@@ -35,9 +34,10 @@ class MilvusSink(Datasink[dict]):
     """Upserts healthy rows (clip_id, uri, label, vector, segments) into the collection and
     returns failure rows to the driver, where `failures` collects them for `write_failures`.
 
-    `tally`: an optional actor with ``add(indexed, failed, nodes)``, told after every block, so
-    the driver can report progress while the job streams (``nodes``: indexed rows per Ray node
-    that embedded them, from the rows' optional ``node`` column).
+    `tally`: an optional actor with ``add(indexed_ids, failure_rows, node_of_id)``, told after
+    every committed block, so the driver can report progress while the job streams and keep the
+    failures should the job stop (``node_of_id``: the Ray node that embedded each indexed row,
+    from the rows' optional ``node`` column).
     """
 
     def __init__(
@@ -81,8 +81,9 @@ class MilvusSink(Datasink[dict]):
                 indexed += store.upsert(good) if good else 0
                 failures += bad
                 if self.tally is not None:
-                    nodes = Counter(str(r["node"]) for r in good if "node" in r)
-                    self.tally.add.remote(len(good), len(bad), dict(nodes))
+                    ids = [str(r["clip_id"]) for r in good]
+                    nodes = {str(r["clip_id"]): str(r["node"]) for r in good if "node" in r}
+                    self.tally.add.remote(ids, bad, nodes)
         return {"indexed": indexed, "failures": failures}
 
     def on_write_complete(self, write_result) -> None:

@@ -11,9 +11,13 @@ import soundfile as sf
 
 from coattn_dist.audio import (
     AudioError,
+    BadChannelsError,
+    BadRateError,
     EmptyFileError,
     NonFiniteAudioError,
     NotAudioError,
+    TooLargeError,
+    TooLongError,
     TruncatedAudioError,
     UnreadableError,
     ZeroSamplesError,
@@ -219,6 +223,10 @@ def test_error_kinds_are_stable():
         ZeroSamplesError: "zero_samples",
         NonFiniteAudioError: "non_finite",
         UnreadableError: "unreadable",
+        TooLargeError: "too_large",
+        TooLongError: "too_long",
+        BadRateError: "bad_rate",
+        BadChannelsError: "bad_channels",
     }
 
 

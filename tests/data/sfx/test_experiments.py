@@ -89,8 +89,8 @@ def test_split_concepts_never_cuts_a_concept():
 
 
 def test_a_later_package_leaves_the_concept_split_as_it_was(sample_dir, tmp_path):
-    """Clips of a package added after the split join their concept's side (a held-out concept
-    stays held out) and a concept only it names trains: val and test stay comparable."""
+    """Clips of a package added after the split train when their concept does (or is new) and
+    are left out when it is held out: val and test stay exactly what they were."""
     before, after = tmp_path / "before", tmp_path / "after"
     rows = tiny_corpus(sample_dir, before)
     write_experiments(str(before), outside="outside-pkg", scenes={})
@@ -115,13 +115,13 @@ def test_a_later_package_leaves_the_concept_split_as_it_was(sample_dir, tmp_path
 
     old, new = sides(before), sides(after)
     assert all(new[cid] == side for cid, side in old.items())  # the first packages: unchanged
+    for name in ("sfx-val.csv", "sfx-test.csv"):
+        assert {c for c, (n, _) in new.items() if n == name} == {
+            c for c, (n, _) in old.items() if n == name
+        }
     split_of = {label: name for name, label in old.values()}
-    for cid, (name, label) in new.items():
-        if cid == "later-new":
-            assert name == "sfx-train.csv"
-        elif cid.startswith("later-"):
-            assert name == split_of[label]
-    assert {name for cid, (name, _) in new.items() if cid.startswith("later-")} >= {
-        "sfx-val.csv",
-        "sfx-train.csv",
-    }
+    later = {cid: side for cid, side in new.items() if cid.startswith("later-")}
+    assert later["later-new"][0] == "sfx-train.csv"
+    assert all(split_of[label] == "sfx-train.csv" for _, label in later.values() if label != "gong")
+    held_out = {r["clip_id"] for r in rows if split_of.get(r["label"]) != "sfx-train.csv"}
+    assert held_out and not {f"later-{c}" for c in held_out} & set(later)
