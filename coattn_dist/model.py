@@ -19,6 +19,7 @@ the order-swapped caption as a negative for its own clip (``training.train_reran
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -316,6 +317,17 @@ class RetrievalModel(nn.Module):
         """The final ranking score: both are cosines, so a convex mix needs no calibration."""
         w = self.reranker.fusion
         return w * stage1_scores + (1.0 - w) * stage2_scores
+
+    def fingerprint(self) -> str:
+        """Names the stage-1 embedding space: checkpoints with the same fingerprint (same encoders,
+        same stage-1 weights; rerankers may differ) put a clip at the same vector, so a collection
+        indexed with one can be searched with the other, and with no other."""
+        encoders = json.dumps([self.cfg.to_dict()["audio"], self.cfg.to_dict()["text"]])
+        digest = hashlib.sha256(encoders.encode())
+        for name, tensor in sorted(self.stage1.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def save(self, uri: str, storage_options: dict | None = None) -> None:
         """``uri`` is a folder (local or any fsspec URI): model.safetensors + config.json, and the

@@ -36,6 +36,7 @@ from coattn_dist.model import cascades, read_config
 from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress
 from coattn_dist.runtime import init_ray, reporting_node
+from jobs.options import STORAGE_HELP, storage_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,9 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache", default=str(DEFAULT_CACHE), help="feature cache folder ('' to disable)"
     )
-    p.add_argument(
-        "--storage-options", type=json.loads, default=None, help="fsspec options as JSON"
-    )
+    p.add_argument("--storage-options", type=storage_options, default=None, help=STORAGE_HELP)
 
 
 def named(values: list[str]) -> dict[str, str]:

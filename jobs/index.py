@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict, fields, replace
 
@@ -17,6 +18,7 @@ from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.pipeline.reader import list_folder, list_manifest
 from coattn_dist.pipeline.runner import IndexingStopped, run_index
 from coattn_dist.runtime import init_ray
+from jobs.options import STORAGE_HELP, storage_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,10 +50,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-writers", type=int, default=2, help="concurrent Milvus write tasks")
     p.add_argument(
         "--storage-options",
-        type=json.loads,
+        type=storage_options,
         default={},
-        help='fsspec options as JSON, e.g. \'{"endpoint_url": "http://127.0.0.1:8333"}\' '
-        "(default: the AWS_* environment variables)",
+        help=STORAGE_HELP,
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove the clips whose file is gone from the source",
+    )
+    p.add_argument(
+        "--reindex",
+        action="store_true",
+        help="drop the collection and embed every clip again (after retraining the checkpoint)",
     )
     defaults = ", ".join(
         f"{f.name}={getattr(DEFAULT_LIMITS, f.name)}" for f in fields(DecodeLimits)
@@ -85,6 +96,11 @@ def limits_from(pairs: list[tuple[str, float]]) -> DecodeLimits:
         raise SystemExit(f"coattn index: {error}") from None
 
 
+def source_root(source: str) -> str:
+    """The folder or prefix as the collection records it: a local folder made absolute."""
+    return source.rstrip("/") if "://" in source else os.path.abspath(source)
+
+
 def run(args: argparse.Namespace) -> int:
     options, limits = args.storage_options, limits_from(args.decode_limit)
     try:
@@ -109,6 +125,9 @@ def run(args: argparse.Namespace) -> int:
             num_writers=args.num_writers,
             storage_options=options,
             limits=limits,
+            roots=[source_root(args.source)] if args.source else None,
+            prune=args.prune,
+            reindex=args.reindex,
         )
     except IndexingStopped as stopped:
         print(f"coattn index: stopped: {stopped}", file=sys.stderr)

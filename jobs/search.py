@@ -9,6 +9,7 @@ import sys
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.query.search import Searcher
 from coattn_dist.store import StoreUnavailable
+from jobs.options import STORAGE_HELP, storage_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=50,
         help="stage-1 candidates the co-attention cascade rescores (0: stage 1 only)",
     )
-    p.add_argument("--storage-options", type=json.loads, default={}, help="fsspec options as JSON")
+    p.add_argument("--storage-options", type=storage_options, default={}, help=STORAGE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:

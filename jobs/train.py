@@ -22,6 +22,7 @@ from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress
 from coattn_dist.runtime import init_ray
 from coattn_dist.train.run import train_all, validation_split
+from jobs.options import STORAGE_HELP, storage_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,9 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--cache", default=str(DEFAULT_CACHE), help="feature cache folder ('' to disable)"
     )
     p.add_argument("--num-workers", type=int, default=1, help="Ray Train data-parallel workers")
-    p.add_argument(
-        "--storage-options", type=json.loads, default=None, help="fsspec options as JSON"
-    )
+    p.add_argument("--storage-options", type=storage_options, default=None, help=STORAGE_HELP)
 
 
 def run(args: argparse.Namespace) -> int:

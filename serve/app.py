@@ -20,7 +20,7 @@ from ray import serve
 from ray.serve import Application
 
 from coattn_dist.checkpoints import resolve_checkpoint
-from coattn_dist.model import read_config
+from coattn_dist.model import RetrievalModel
 from coattn_dist.runtime import quiet_ray
 from serve.encoder import TextEncoder
 from serve.ingress import Ingress
@@ -73,8 +73,10 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     """The application graph; `options` per deployment name as `Deployment.options` takes them.
     The reranker gets a GPU when the cluster has one."""
     service = ServiceArgs.resolve(args)
-    # Reading the checkpoint's config here fails fast on a bad path and tells the retriever the vector size.
-    dim = read_config(service.checkpoint, service.storage_options).model.dim
+    # Loading the checkpoint here fails fast on a bad path and tells the retriever the vector size
+    # and the fingerprint the collection must carry (a collection of another checkpoint is refused).
+    model = RetrievalModel.load(service.checkpoint, storage_options=service.storage_options)
+    dim, fingerprint = model.cfg.model.dim, model.fingerprint()
     options = dict(options)
     if ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1:
         options["Reranker"] = _merged(
@@ -85,7 +87,9 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
         return DEPLOYMENTS[name].options(**options[name]) if name in options else DEPLOYMENTS[name]
 
     encoder = deployment("TextEncoder").bind(service.checkpoint, service.storage_options)
-    retriever = deployment("Retriever").bind(service.milvus_uri, service.collection, dim)
+    retriever = deployment("Retriever").bind(
+        service.milvus_uri, service.collection, dim, fingerprint
+    )
     reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options)
     return deployment("Ingress").bind(encoder, retriever, reranker, service.storage_options)
 

@@ -9,7 +9,7 @@ Errors: a malformed request is a 422 whose `detail` is one readable sentence; Mi
 # themselves, and a replica cannot resolve them from strings.
 
 import asyncio
-import mimetypes
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -22,8 +22,11 @@ from ray import serve
 from ray.serve._private import constants as serve_constants
 from ray.serve.handle import DeploymentHandle
 
+from coattn_dist.audio.paths import local_path
 from coattn_dist.query.answer import Answer, Clock
 from coattn_dist.store import StoreUnavailable
+from coattn_dist.store.fingerprint import CheckpointMismatch
+from coattn_dist.store.roots import media_type
 from serve.metrics import service_metrics
 
 MAX_QUERY_CHARS = 500
@@ -49,13 +52,23 @@ async def _invalid(_request, error: RequestValidationError) -> JSONResponse:
     return _problem(422, detail, "invalid")
 
 
+log = logging.getLogger("coattn.serve")
+
+
 def _unavailable(error: StoreUnavailable) -> JSONResponse:
+    """A 503 that says what failed, not where: the store's address stays in the server log."""
+    log.warning("vector store unavailable: %s", error)
     return _problem(
-        503,
-        f"the vector store is unavailable, retry shortly ({error})",
-        "unavailable",
-        **{"Retry-After": "5"},
+        503, "the vector store is unavailable, retry shortly", "unavailable", **{"Retry-After": "5"}
     )
+
+
+def _audio_file(uri: str, storage_options: dict):
+    """(filesystem, path) of a URI `Retriever.locate` allowed (a percent-encoded local name too)."""
+    path = local_path(uri)
+    if path is not None:
+        return fsspec.filesystem("file"), path
+    return fsspec.core.url_to_fs(uri, **storage_options)
 
 
 def _chunks(fs, path: str) -> Iterator[bytes]:
@@ -124,6 +137,8 @@ class Ingress:
             hits = await self.retriever.search.remote(vector, k, rerank)
         except StoreUnavailable as error:
             return _unavailable(error)
+        except CheckpointMismatch as error:  # an operator's mistake: say it, rank nothing
+            return _problem(500, str(error), "misconfigured")
         clock.lap("retrieve")
         results = await self.reranker.remote((tokens, hits, k))
         clock.lap("rerank")
@@ -132,24 +147,24 @@ class Ingress:
 
     @app.get("/audio/{clip_id}")
     async def audio(self, clip_id: str):
-        """The clip's bytes, read from its indexed URI (a local path, s3://, anything fsspec
-        opens) in chunks, with the storage options the service was given."""
+        """The clip's bytes, read in chunks from its indexed URI with the storage options the
+        service was given, when that URI lies under the roots the collection was indexed from
+        (``store.roots``); an audio type from the allow-list, never sniffed by the browser."""
         try:
             uri = await self.retriever.locate.remote(clip_id)
         except StoreUnavailable as error:
             return _unavailable(error)
         except ValueError as error:
             return _problem(422, f"clip_id: {error}", "invalid")
-        if uri is None:
-            return _problem(404, f"no clip {clip_id!r} in the collection", "not_found")
-        fs, path = fsspec.core.url_to_fs(uri, **self.storage_options)
+        if uri is None:  # unknown, or a row pointing outside the roots: the same answer
+            return _problem(404, f"no audio for clip {clip_id!r}", "not_found")
+        fs, path = _audio_file(uri, self.storage_options)
         try:
             size = await asyncio.to_thread(fs.size, path)
         except FileNotFoundError:
-            return _problem(
-                404, f"clip {clip_id!r} is indexed but its audio {uri} is gone", "not_found"
-            )
-        media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+            return _problem(404, f"clip {clip_id!r} is indexed but its audio is gone", "not_found")
         return StreamingResponse(
-            _chunks(fs, path), media_type=media_type, headers={"Content-Length": str(size)}
+            _chunks(fs, path),
+            media_type=media_type(uri),
+            headers={"Content-Length": str(size), "X-Content-Type-Options": "nosniff"},
         )

@@ -11,6 +11,8 @@ from ray import serve
 
 from coattn_dist.query.retrieve import retrieve
 from coattn_dist.store import ClipStore, Hit, StoreUnavailable
+from coattn_dist.store.fingerprint import check_fingerprint
+from coattn_dist.store.roots import decode_roots, may_serve
 
 # A request waits at most a few seconds for Milvus: then a 503, and the client retries.
 STORE_OPTIONS = {"attempts": 3, "backoff_s": 0.2, "timeout_s": 10.0, "connect_timeout_s": 2.0}
@@ -18,16 +20,32 @@ STORE_OPTIONS = {"attempts": 3, "backoff_s": 0.2, "timeout_s": 10.0, "connect_ti
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25})
 class Retriever:
-    def __init__(self, milvus_uri: str, collection: str, dim: int):
+    def __init__(self, milvus_uri: str, collection: str, dim: int, fingerprint: str):
         self.store = ClipStore(milvus_uri, collection, dim, **STORE_OPTIONS)
+        self.fingerprint = fingerprint
+        self.checked = False
+
+    def _check(self) -> None:
+        """Refuse a collection of another checkpoint (`store.fingerprint`), once it is reachable:
+        the service may start before Milvus does."""
+        if not self.checked:
+            check_fingerprint(self.store.properties(), self.fingerprint, self.store.collection)
+            self.checked = True
 
     async def search(self, vector: np.ndarray, k: int, rerank_depth: int) -> list[Hit]:
+        await asyncio.to_thread(self._check)
         return (await asyncio.to_thread(retrieve, self.store, vector[None], k, rerank_depth))[0]
 
     async def locate(self, clip_id: str) -> str | None:
-        """The clip's audio URI as indexed, None for an unknown id (ValueError for a bad one)."""
+        """The clip's audio URI when the service may serve it (``store.roots``: under a root the
+        collection was indexed from, an allowed scheme, an audio type); None for an unknown id
+        and for a row that points anywhere else (ValueError for a malformed id)."""
         rows = await asyncio.to_thread(self.store.fetch, [clip_id], False)
-        return rows[clip_id].uri if clip_id in rows else None
+        if clip_id not in rows:
+            return None
+        roots = decode_roots(await asyncio.to_thread(self.store.properties))
+        uri = rows[clip_id].uri
+        return uri if may_serve(uri, roots) else None
 
     async def available(self) -> bool:
         try:

@@ -29,8 +29,19 @@ from coattn_dist.audio.paths import listed_uri, open_uri
 from coattn_dist.data import AUDIO_EXTENSIONS, clip_id_for, clips, read_manifest
 from coattn_dist.store import ClipStore
 from coattn_dist.store.milvus import LABEL_MAX_BYTES, URI_MAX_BYTES, check_clip_id
+from coattn_dist.store.roots import is_under
 
-LISTING_SCHEMA = pa.schema([("clip_id", pa.string()), ("uri", pa.string()), ("label", pa.string())])
+# size and version (an ETag or an mtime) say whether the file changed since it was indexed;
+# -1 and "" where the source does not tell (a manifest), and such a clip is never re-embedded
+LISTING_SCHEMA = pa.schema(
+    [
+        ("clip_id", pa.string()),
+        ("uri", pa.string()),
+        ("label", pa.string()),
+        ("size", pa.int64()),
+        ("version", pa.string()),
+    ]
+)
 # Errors that belong to one file; anything else (connection refused, timeouts, throttling, a
 # missing fsspec backend) is retried and, if it persists, stops the job: an object-store outage
 # must not be recorded as every remaining file being bad.
@@ -48,20 +59,47 @@ class SourceUnavailable(Exception):
 
 
 def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
-    """Every audio file under `source`, recursively, in a stable (sorted) order."""
+    """Every audio file under `source`, recursively, in a stable (sorted) order, with the size
+    and version the listing gives for free."""
     fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
-    paths = sorted(p for p in fs.find(root) if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
+    found = fs.find(root, detail=True)
+    paths = sorted(p for p in found if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
     if not paths:
         raise ValueError(f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) under {source}")
     uris = [fs.unstrip_protocol(p) if "://" in source else listed_uri(p) for p in paths]
-    return pa.table([[clip_id_for(u) for u in uris], uris, [""] * len(uris)], schema=LISTING_SCHEMA)
+    return pa.table(
+        [
+            [clip_id_for(u) for u in uris],
+            uris,
+            [""] * len(uris),
+            [int(found[p].get("size") or 0) for p in paths],
+            [file_version(found[p]) for p in paths],
+        ],
+        schema=LISTING_SCHEMA,
+    )
+
+
+def file_version(info: dict) -> str:
+    """What changes when a file's content does: the object's ETag, else its modification time."""
+    for key in ("ETag", "etag", "mtime", "LastModified", "last_modified", "updated"):
+        if info.get(key) is not None:
+            return str(info[key]).strip('"')
+    return ""
 
 
 def list_manifest(path: str, storage_options: dict | None = None) -> pa.Table:
     """One row per distinct clip of a manifest, with its own clip ids and labels."""
     table = clips(read_manifest(path, storage_options))
+    n = table.num_rows
     return pa.table(
-        [table["clip_id"], table["audio"], pc.fill_null(table["label"], "")], schema=LISTING_SCHEMA
+        [
+            table["clip_id"],
+            table["audio"],
+            pc.fill_null(table["label"], ""),
+            pa.array([-1] * n, pa.int64()),
+            pa.array([""] * n, pa.string()),
+        ],
+        schema=LISTING_SCHEMA,
     )
 
 
@@ -86,7 +124,7 @@ def screen(listing: pa.Table) -> tuple[pa.Table, list[dict]]:
     """(the rows that can be indexed, failure rows for the rest): a malformed row of a manifest
     or a listing is one failure, never the end of the job."""
     keep, failures = [], []
-    for clip_id, uri, label in zip(*(listing[c].to_pylist() for c in LISTING_SCHEMA.names)):
+    for clip_id, uri, label in zip(*(listing[c].to_pylist() for c in ("clip_id", "uri", "label"))):
         problem = row_problem(clip_id, uri, label)
         keep.append(problem is None)
         if problem:
@@ -102,12 +140,32 @@ def screen(listing: pa.Table) -> tuple[pa.Table, list[dict]]:
     return listing.filter(pa.array(keep, pa.bool_())), failures
 
 
-def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int]:
-    """(clips still to index, how many the collection already holds)."""
+def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int, int]:
+    """(clips to index, how many the collection holds unchanged, how many of those to index
+    changed since: another size or version). A clip whose listing has no version (a manifest)
+    counts as unchanged."""
     ids = listing["clip_id"].to_pylist()
-    present = store.existing_ids(ids)
-    keep = pa.array([i not in present for i in ids], pa.bool_())
-    return listing.filter(keep), len(present)
+    stored = store.versions(ids)
+    keep, changed = [], 0
+    for cid, size, version in zip(ids, listing["size"].to_pylist(), listing["version"].to_pylist()):
+        stale = cid in stored and bool(version) and stored[cid] != (size, version)
+        keep.append(cid not in stored or stale)
+        changed += stale
+    return listing.filter(pa.array(keep, pa.bool_())), len(stored) - changed, changed
+
+
+def prune_gone(store: ClipStore, listing: pa.Table, roots: list[str]) -> int:
+    """Delete the rows under `roots` whose URI the listing (the source as it is now) lacks; rows
+    from other roots are another source's business. Returns how many went."""
+    present = set(listing["uri"].to_pylist())
+    gone = [
+        r["clip_id"]
+        for r in store.scan(["clip_id", "uri"])
+        if r["uri"] not in present and any(is_under(r["uri"], root) for root in roots)
+    ]
+    store.delete(gone)
+    store.flush()
+    return len(gone)
 
 
 def read_bytes(
@@ -147,14 +205,15 @@ def _read(
         try:
             with open_uri(uri, storage_options) as f:
                 data = f.read(limits.max_bytes + 1)  # never more than the cap, whatever the size
-            check_size(data, uri, limits)
-            return data
         except MemoryError as exc:  # this file, not the store: retrying would fail the same way
             raise TooLargeError(uri, "ran out of memory reading it") from exc
         except FILE_ERRORS as exc:
             raise UnreadableError(uri, f"cannot read: {type(exc).__name__}: {exc}") from exc
         except Exception as exc:  # each backend raises its own: OSError, botocore, aiohttp
             error = exc
+            continue
+        check_size(data, uri, limits)  # too_large: a property of the file, never retried
+        return data
     raise SourceUnavailable(
         f"cannot read {uri} after {attempts} attempts: {type(error).__name__}: {error}"
     ) from error

@@ -19,14 +19,16 @@ import pyarrow as pa
 import ray
 
 from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
-from coattn_dist.model import read_config
+from coattn_dist.model import RetrievalModel
 from coattn_dist.pipeline.decode import decode_audio
 from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
-from coattn_dist.pipeline.reader import drop_indexed, read_bytes, screen
+from coattn_dist.pipeline.reader import drop_indexed, prune_gone, read_bytes, screen
 from coattn_dist.pipeline.writer import MilvusSink, write_failures
 from coattn_dist.progress import Progress
 from coattn_dist.store import ClipStore
+from coattn_dist.store.fingerprint import record_fingerprint
 from coattn_dist.store.lite_server import milvus_lite_server
+from coattn_dist.store.roots import record_roots, roots_of
 
 # Logical CPUs of the light stages: on a 2-CPU machine an actor pool that takes every CPU leaves
 # none for the read tasks and the job deadlocks (PLATFORM.md), so nothing here asks for a whole one.
@@ -49,6 +51,8 @@ class IndexSummary:
     collection: str
     failures: str  # path of the failures table
     nodes: dict[str, int]  # clips embedded per Ray node id: where the work ran
+    changed: int = 0  # indexed again: the file changed since (its size or version did)
+    pruned: int = 0  # removed: their file is gone from the source (with prune=True)
 
 
 class IndexingStopped(Exception):
@@ -169,13 +173,23 @@ def run_index(
     store_options: dict | None = None,
     progress_every_s: float = 5.0,
     limits: DecodeLimits = DEFAULT_LIMITS,
+    roots: list[str] | None = None,
+    prune: bool = False,
+    reindex: bool = False,
 ) -> IndexSummary:
-    """Index every clip of `listing` (clip_id, uri, label) that the collection lacks.
+    """Index every clip of `listing` (clip_id, uri, label, size, version) that the collection
+    lacks or holds from an older version of its file.
+
+    `roots`: the folders or prefixes the listing came from, recorded with the collection as the
+    only places the service may stream audio from (default: the folders of the listed files).
+    `prune`: also remove the rows under those roots whose file the listing no longer has.
+    `reindex`: drop the collection first: every clip embedded again, with this checkpoint. Without
+    it, a collection indexed with another checkpoint is refused (`store.fingerprint`).
 
     Raises `IndexingStopped` on a permanent error (Milvus or the object store unavailable after
     retries, a collection of another dimension); whatever was written before stays written.
     """
-    start, skipped = time.monotonic(), 0
+    start, skipped, changed, pruned = time.monotonic(), 0, 0, 0
     tally = Tally.remote()
 
     def summary() -> IndexSummary:
@@ -190,17 +204,25 @@ def run_index(
             collection,
             failures_path,
             nodes,
+            changed,
+            pruned,
         )
 
     stopped: Exception | None = None
     try:
         listing, rejected = screen(listing)  # malformed rows: failures, before any id lookup
         tally.add.remote([], rejected, {})
-        cfg = read_config(checkpoint, storage_options)
+        model = RetrievalModel.load(checkpoint, storage_options=storage_options)
+        cfg, fingerprint = model.cfg, model.fingerprint()
+        roots = roots or roots_of(listing["uri"].to_pylist())
         with served(milvus_uri) as uri:
             with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
+                if reindex:
+                    store.drop()
                 store.create_if_absent()  # a collection of another dimension fails here, at once
-                todo, skipped = drop_indexed(listing, store)
+                record_fingerprint(store, fingerprint)  # ... and one of another checkpoint here
+                record_roots(store, roots)
+                todo, skipped, changed = drop_indexed(listing, store)
             sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
             if todo.num_rows:
                 dataset = build_dataset(
@@ -217,6 +239,9 @@ def run_index(
                     dataset.write_datasink(
                         sink, concurrency=num_writers, ray_remote_args={"num_cpus": TASK_CPUS}
                     )
+            if prune:
+                with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
+                    pruned = prune_gone(store, listing, roots)
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
         stopped = error
     try:  # the failures so far, also when the run stopped: what to fix before the rerun

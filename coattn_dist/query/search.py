@@ -9,6 +9,7 @@ from coattn_dist.query.encode import QueryEncoder
 from coattn_dist.query.rerank import rerank_hits
 from coattn_dist.query.retrieve import retrieve
 from coattn_dist.store import ClipStore
+from coattn_dist.store.fingerprint import check_fingerprint
 
 
 def check_request(queries: list[str], k: int, rerank_depth: int) -> None:
@@ -35,11 +36,15 @@ class Searcher:
             checkpoint, storage_options=storage_options, map_location=device
         )
         store = ClipStore(milvus_uri, collection, model.cfg.model.dim)
-        if not store.exists():
+        try:
+            if not store.exists():
+                raise ValueError(
+                    f"no collection {collection!r} at {milvus_uri}: index it first (coattn index)"
+                )
+            check_fingerprint(store.properties(), model.fingerprint(), collection)
+        except Exception:
             store.close()
-            raise ValueError(
-                f"no collection {collection!r} at {milvus_uri}: index it first (coattn index)"
-            )
+            raise
         return cls(QueryEncoder.for_model(model, device), store)
 
     def close(self) -> None:

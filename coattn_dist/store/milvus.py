@@ -18,6 +18,7 @@ import functools
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -37,9 +38,11 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+TOKEN_ENV = "COATTN_MILVUS_TOKEN"
 ID_MAX_BYTES = 64
 URI_MAX_BYTES = 2048
 LABEL_MAX_BYTES = 256
+VERSION_MAX_BYTES = 128  # an ETag, an mtime: what says the file behind a URI changed
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")
 _BUILD_PARAMS = {"FLAT": {}, "IVF_FLAT": {"nlist": 1024}, "HNSW": {"M": 16, "efConstruction": 200}}
 _UPSERT_BATCH = 256  # <= 12 MB per request even with 32 segments of 512-d per clip
@@ -151,7 +154,7 @@ class ClipStore:
         uri: str,
         collection: str,
         dim: int,
-        token: str = "",
+        token: str | None = None,
         index: str = "auto",
         *,
         attempts: int = 5,
@@ -162,7 +165,9 @@ class ClipStore:
         if index != "auto" and index not in INDEX_TYPES:
             raise ValueError(f"index must be 'auto' or one of {INDEX_TYPES}, got {index!r}")
         self.uri, self.collection, self.dim, self.index = str(uri), collection, int(dim), index
-        self._token = token
+        # the credentials of a Milvus with authentication ("user:password" or an API key): from
+        # the environment unless given, so no command line (visible in `ps`) has to carry them
+        self._token = os.environ.get(TOKEN_ENV, "") if token is None else token
         self.attempts, self.backoff_s = attempts, backoff_s
         self.timeout_s, self.connect_timeout_s = timeout_s, connect_timeout_s
         self._client: MilvusClient | None = None
@@ -250,6 +255,8 @@ class ClipStore:
         schema.add_field("label", DataType.VARCHAR, max_length=LABEL_MAX_BYTES)
         schema.add_field("segments", DataType.VARCHAR, max_length=MAX_CHARS)
         schema.add_field("n_segments", DataType.INT64)
+        schema.add_field("size", DataType.INT64)  # bytes of the file when indexed (-1: unknown)
+        schema.add_field("version", DataType.VARCHAR, max_length=VERSION_MAX_BYTES)
         return schema
 
     def _check_schema(self, description: dict) -> None:
@@ -312,6 +319,20 @@ class ClipStore:
 
         self._retry(create)
 
+    def properties(self) -> dict[str, str]:
+        """The collection's own key-value properties (``coattn.roots``, ...)."""
+        description = self._retry(
+            lambda c: c.describe_collection(self.collection, timeout=self.timeout_s)
+        )
+        return dict(description.get("properties") or {})
+
+    def set_properties(self, **properties: str) -> None:
+        self._retry(
+            lambda c: c.alter_collection_properties(
+                self.collection, properties=properties, timeout=self.timeout_s
+            )
+        )
+
     def exists(self) -> bool:
         """Whether the collection is there (searching a missing one is a user error, not an outage)."""
         return self._retry(lambda c: c.has_collection(self.collection, timeout=self.timeout_s))
@@ -363,6 +384,8 @@ class ClipStore:
             "label": label,
             "segments": segments,
             "n_segments": int(segments.partition(",")[0]),
+            "size": int(row.get("size", -1)),
+            "version": str(row.get("version") or "")[:VERSION_MAX_BYTES],
         }
 
     def upsert(self, rows: Sequence[dict]) -> int:
@@ -374,6 +397,15 @@ class ClipStore:
                 lambda c, b=batch: c.upsert(self.collection, list(b), timeout=self.timeout_s)
             )
         return len(encoded)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove the rows of `ids` (unknown ids are ignored)."""
+        for chunk in _chunks([check_clip_id(i) for i in ids], _ID_CHUNK):
+            self._retry(
+                lambda c, ids=chunk: c.delete(
+                    self.collection, filter=_ids_filter(ids), timeout=self.timeout_s
+                )
+            )
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -406,30 +438,38 @@ class ClipStore:
         return rows
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
-        """Which of `ids` are stored: what a resumed index job may skip."""
-        rows = self._query_ids(ids, ["clip_id"], consistency_level="Strong")
-        return {r["clip_id"] for r in rows}
+        """Which of `ids` are stored."""
+        return set(self.versions(ids))
 
-    def all_ids(self, batch_size: int = 5000) -> set[str]:
-        """Every stored id, paged by primary key (plain queries stop at 16,384 rows)."""
+    def versions(self, ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """(size, version) of the file each stored id was indexed from: what a resumed index job
+        compares with the listing to skip a clip or embed it again."""
+        rows = self._query_ids(ids, ["clip_id", "size", "version"], consistency_level="Strong")
+        return {r["clip_id"]: (int(r["size"]), r["version"]) for r in rows}
 
-        def scan(client: MilvusClient) -> set[str]:
+    def scan(self, fields: list[str], batch_size: int = 5000) -> list[dict]:
+        """`fields` of every row, paged by primary key (plain queries stop at 16,384 rows)."""
+
+        def scan(client: MilvusClient) -> list[dict]:
             it = client.query_iterator(
                 self.collection,
                 batch_size=batch_size,
-                output_fields=["clip_id"],
+                output_fields=fields,
                 consistency_level="Strong",
                 timeout=self.timeout_s,
             )
-            ids: set[str] = set()
+            rows: list[dict] = []
             try:
                 while batch := it.next():
-                    ids.update(r["clip_id"] for r in batch)
+                    rows += batch
             finally:
                 it.close()
-            return ids
+            return rows
 
         return self._retry(scan)
+
+    def all_ids(self) -> set[str]:
+        return {r["clip_id"] for r in self.scan(["clip_id"])}
 
     def fetch(self, ids: Sequence[str], with_segments: bool = True) -> dict[str, Hit]:
         """Rows by id (missing ids are absent from the result); score is NaN."""

@@ -80,11 +80,19 @@ def test_manifest_listing_keeps_its_ids_and_labels(tmp_path):
     )
     listing = list_manifest(str(tmp_path / "m.parquet"))
     assert listing.to_pylist() == [
-        {"clip_id": "clip-a", "uri": str(tmp_path / "a.flac"), "label": "dog"},
+        {
+            "clip_id": "clip-a",
+            "uri": str(tmp_path / "a.flac"),
+            "label": "dog",
+            "size": -1,
+            "version": "",
+        },
         {
             "clip_id": clip_id_for(str(tmp_path / "b.flac")),
             "uri": str(tmp_path / "b.flac"),
             "label": "",
+            "size": -1,  # a manifest does not say: such a clip is never counted as changed
+            "version": "",
         },
     ]
 
@@ -93,6 +101,7 @@ def test_drop_indexed_skips_stored_clips_before_any_read(tmp_path):
     for name in ["a.wav", "b.wav", "c.wav"]:
         (tmp_path / name).write_bytes(b"x")
     listing = list_folder(str(tmp_path))
+    assert listing["size"].to_pylist() == [1, 1, 1] and all(listing["version"].to_pylist())
     with ClipStore(str(tmp_path / "milvus.db"), "clips", 4) as store:
         store.create_if_absent()
         store.upsert(
@@ -103,9 +112,11 @@ def test_drop_indexed_skips_stored_clips_before_any_read(tmp_path):
                     "uri": "b",
                     "label": "",
                     "segments": np.zeros((1, 8)),
+                    "size": 1,
+                    "version": listing["version"][1].as_py(),
                 }
             ]
         )
-        todo, skipped = drop_indexed(listing, store)
-    assert skipped == 1
+        todo, skipped, changed = drop_indexed(listing, store)
+    assert (skipped, changed) == (1, 0)
     assert todo["uri"].to_pylist() == [str(tmp_path / "a.wav"), str(tmp_path / "c.wav")]

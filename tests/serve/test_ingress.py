@@ -1,9 +1,13 @@
 """The HTTP API over a real deployment: answers, every malformed request, audio, a Milvus outage."""
 
+import numpy as np
 import pytest
 import requests
 
 from coattn_dist.data import clip_id_for
+from coattn_dist.model import read_config
+from coattn_dist.store import ClipStore
+from tests.serve.conftest import COLLECTION
 
 
 def search(service: str, **params) -> requests.Response:
@@ -61,6 +65,7 @@ def test_audio_streams_from_local_disk_and_from_s3(service, indexed):
         response = requests.get(f"{service}/audio/{clip_id}", timeout=30)
         assert response.status_code == 200
         assert response.headers["content-type"] == "audio/flac"
+        assert response.headers["x-content-type-options"] == "nosniff"
         assert response.content == clip["path"].read_bytes()
     assert sum(c["uri"].startswith("s3://") for c in indexed.values()) == 1
 
@@ -72,6 +77,49 @@ def test_audio_of_unknown_or_malformed_ids(service):
     )
     response = requests.get(f"{service}/audio/bad%22id", timeout=30)
     assert response.status_code == 422 and "clip_id" in response.json()["detail"]
+
+
+def test_audio_refuses_rows_pointing_outside_the_roots(
+    service, indexed, milvus, trained_checkpoint, sample_dir
+):
+    """Rows an attacker (or a careless manifest) planted in the collection: each a 404 that names
+    no path, while the indexed clips stream as before."""
+    hostile = [
+        "file:///etc/passwd",
+        "/etc/passwd",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/x.wav",
+        "simplecache::s3://serve-audio/x.flac",
+        f"{sample_dir}/audio/../../../../etc/passwd.flac",
+        f"{sample_dir}/audio/page.html",
+        f"{sample_dir}/meta/esc50.csv",
+        "s3://serve-audio-private/x.flac",
+        "memory://serve-audio/x.flac",
+    ]
+    dim = read_config(trained_checkpoint).model.dim
+    some = next(iter(indexed))
+    with ClipStore(milvus.uri, COLLECTION, dim) as store:
+        segments = store.fetch([some])[some].segments
+        rows = [
+            {
+                "clip_id": clip_id_for(uri),
+                "vector": np.full(dim, dim**-0.5, np.float32),
+                "uri": uri,
+                "label": "planted",
+                "segments": segments,
+            }
+            for uri in hostile
+        ]
+        store.upsert(rows)
+        try:
+            for row in rows:
+                response = requests.get(f"{service}/audio/{row['clip_id']}", timeout=30)
+                assert response.status_code == 404, row["uri"]
+                assert response.headers["content-type"] == "application/json"
+                assert "etc" not in response.text and "serve-audio" not in response.text
+            assert requests.get(f"{service}/audio/{some}", timeout=30).status_code == 200
+        finally:
+            store.delete([r["clip_id"] for r in rows])
+            store.flush()
 
 
 def test_milvus_outage_is_a_503_and_the_service_recovers_without_restart(

@@ -199,3 +199,22 @@ with ClipStore({str(tmp_path / "milvus.db")!r}, "clips", 4) as store:
 assert not entity_helper.CHECK_STR_ARRAY and quiet()
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+
+
+def test_versions_properties_and_delete(tmp_path, make_rows):
+    with ClipStore(str(tmp_path / "milvus.db"), "clips", DIM) as store:
+        store.create_if_absent()
+        rows = make_rows(5)
+        rows[0] = {**rows[0], "size": 1234, "version": '"etag-1"'}
+        store.upsert(rows)
+        versions = store.versions([r["clip_id"] for r in rows[:2]] + ["clip-none"])
+        assert versions == {rows[0]["clip_id"]: (1234, '"etag-1"'), rows[1]["clip_id"]: (-1, "")}
+        store.set_properties(**{"coattn.roots": '["/data"]'})
+        store.set_properties(**{"coattn.checkpoint": "abc"})
+        assert store.properties() == {"coattn.roots": '["/data"]', "coattn.checkpoint": "abc"}
+        store.delete([rows[1]["clip_id"], "clip-none"])
+        assert {r["clip_id"] for r in store.scan(["clip_id", "uri"])} == {
+            r["clip_id"] for r in rows
+        } - {rows[1]["clip_id"]}
+        with pytest.raises(ValueError):
+            store.delete(['bad"id'])
