@@ -55,6 +55,8 @@ STAGE1 = {
     "frozen text, lr 3e-4": (["model.text_projection=frozen", "train.lr=0.0003"], "paraphrases"),
     "soft targets 0.2": (["train.soft_targets=0.2"], "paraphrases"),
     "soft targets 0.5": (["train.soft_targets=0.5"], "paraphrases"),
+    "segment crops 0.5": (["train.segment_crop=0.5"], "paraphrases"),
+    "segment crops 1.0": (["train.segment_crop=1.0"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }

@@ -119,7 +119,9 @@ def test_dockerfile_installs_the_package_and_the_makefiles_weight_packages():
 def test_milvus_standalone_compose_and_distributed_values_keep_data_in_object_storage():
     compose = yaml.safe_load((CLUSTER / "milvus" / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"etcd", "minio", "standalone"}
-    assert "19530:19530" in compose["services"]["standalone"]["ports"]
+    ports = compose["services"]["standalone"]["ports"]
+    assert "127.0.0.1:19530:19530" in ports  # published on loopback only (README: Security)
+    assert all(p.startswith("127.0.0.1:") for p in ports)
     values = yaml.safe_load((CLUSTER / "milvus" / "values-distributed.yaml").read_text())
     assert values["cluster"]["enabled"] and values["externalS3"]["enabled"]
     assert not values["minio"]["enabled"]
