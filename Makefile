@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+MILVUS_VENV := .venv-milvus
+MILVUS_STAMP := $(MILVUS_VENV)/.installed
+
 .PHONY: demo test lint format browser clean
 
 $(STAMP): pyproject.toml
@@ -26,8 +29,15 @@ browser:
 	    echo "make test: the page test needs chromium: sudo apt-get install chromium" >&2; exit 1; \
 	  fi; }
 
-test: $(STAMP) browser
-	RAY_AUTH_MODE=disabled $(PY) -m pytest
+# The real Milvus server (C++) from PyPI, for the test of a Milvus with authentication: it pins
+# packages that do not belong beside ours, so it gets an environment of its own.
+$(MILVUS_STAMP):
+	test -x $(MILVUS_VENV)/bin/python || python3 -m venv $(MILVUS_VENV)
+	$(MILVUS_VENV)/bin/python -m pip install -q milvus==2.3.5
+	touch $(MILVUS_STAMP)
+
+test: $(STAMP) browser $(MILVUS_STAMP)
+	RAY_AUTH_MODE=disabled COATTN_MILVUS_PYTHON=$(MILVUS_VENV)/bin/python $(PY) -m pytest
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -9,6 +9,7 @@ holds is the listing (a few hundred bytes per clip) and the failure rows.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from coattn_dist.progress import Progress
 from coattn_dist.store import ClipStore
 from coattn_dist.store.fingerprint import record_fingerprint
 from coattn_dist.store.lite_server import milvus_lite_server
+from coattn_dist.store.milvus import TOKEN_ENV
 from coattn_dist.store.roots import record_roots, roots_of
 
 # Logical CPUs of the light stages: on a 2-CPU machine an actor pool that takes every CPU leaves
@@ -190,6 +192,8 @@ def run_index(
     retries, a collection of another dimension); whatever was written before stays written.
     """
     start, skipped, changed, pruned = time.monotonic(), 0, 0, 0
+    # the write tasks run in Ray workers, which may not share the driver's environment
+    store_options = {"token": os.environ.get(TOKEN_ENV, ""), **(store_options or {})}
     tally = Tally.remote()
 
     def summary() -> IndexSummary:
@@ -216,7 +220,7 @@ def run_index(
         cfg, fingerprint = model.cfg, model.fingerprint()
         roots = roots or roots_of(listing["uri"].to_pylist())
         with served(milvus_uri) as uri:
-            with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
+            with ClipStore(uri, collection, cfg.model.dim, **store_options) as store:
                 if reindex:
                     store.drop()
                 store.create_if_absent()  # a collection of another dimension fails here, at once
@@ -240,7 +244,7 @@ def run_index(
                         sink, concurrency=num_writers, ray_remote_args={"num_cpus": TASK_CPUS}
                     )
             if prune:
-                with ClipStore(uri, collection, cfg.model.dim, **(store_options or {})) as store:
+                with ClipStore(uri, collection, cfg.model.dim, **store_options) as store:
                     pruned = prune_gone(store, listing, roots)
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
         stopped = error

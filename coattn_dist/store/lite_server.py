@@ -116,13 +116,13 @@ def subprocess_server(
             _stop(proc)
 
 
-def milvus_answers(uri: str) -> bool:
-    """A readiness probe for any Milvus server."""
+def milvus_answers(uri: str, token: str = "") -> bool:
+    """A readiness probe for any Milvus server (`token` for one with authentication)."""
     from pymilvus import MilvusClient
 
     logging.getLogger("pymilvus").setLevel(logging.CRITICAL)  # probes fail until it is up
     try:
-        client = MilvusClient(uri=uri, timeout=1.0, dedicated=True)
+        client = MilvusClient(uri=uri, token=token, timeout=1.0, dedicated=True)
     except Exception:
         return False
     try:

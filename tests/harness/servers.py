@@ -148,28 +148,37 @@ from milvus import default_server as server
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
 server.set_base_dir(sys.argv[1])
 server.listen_port = int(sys.argv[2])
+server.config.set("authorization_enabled", sys.argv[3] == "auth")  # then root:Milvus
 server.start()
 signal.sigwait({signal.SIGTERM, signal.SIGINT})
 server.stop()
 """
 
 
+MILVUS_ROOT_TOKEN = "root:Milvus"  # Milvus' default root user, when authentication is on
+
+
 @contextlib.contextmanager
 def milvus_standalone(
-    data_dir: str | os.PathLike, python: str | None = None, timeout_s: float = 180.0
+    data_dir: str | os.PathLike,
+    python: str | None = None,
+    timeout_s: float = 180.0,
+    auth: bool = False,
 ) -> Iterator[str]:
     """The real Milvus C++ server from the PyPI package `milvus` (2.3.5), for scale benchmarks
     only: its gRPC ports listen on every interface. Yields `http://127.0.0.1:PORT`.
 
     `python`: an interpreter whose environment holds `milvus` (it pins packages that do not
-    belong in the project's venv); without it, `milvus` is imported here.
+    belong in the project's venv); without it, `milvus` is imported here. `auth` (with `python`):
+    authentication on, the token is `MILVUS_ROOT_TOKEN`.
     """
     if python is not None:
         port = free_port()
         uri = f"http://{LOOPBACK}:{port}"
         env = {**os.environ, "OPENBLAS_NUM_THREADS": "1"}
         cmd = [python, "-c", _MILVUS_STANDALONE_SCRIPT, str(data_dir), str(port)]
-        ready = lambda: milvus_answers(uri)
+        cmd.append("auth" if auth else "open")
+        ready = lambda: milvus_answers(uri, MILVUS_ROOT_TOKEN if auth else "")
         with subprocess_server("milvus-standalone", cmd, Path(data_dir), ready, env, timeout_s):
             yield uri
         return
