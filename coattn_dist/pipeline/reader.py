@@ -142,13 +142,15 @@ def screen(listing: pa.Table) -> tuple[pa.Table, list[dict]]:
 
 def drop_indexed(listing: pa.Table, store: ClipStore) -> tuple[pa.Table, int, int]:
     """(clips to index, how many the collection holds unchanged, how many of those to index
-    changed since: another size or version). A clip whose listing has no version (a manifest)
-    counts as unchanged."""
+    changed since: another size or version). Where either side has no version (a manifest's
+    listing, a row indexed from one) the clip counts as unchanged: a rerun from another kind of
+    source must not re-embed a whole collection."""
     ids = listing["clip_id"].to_pylist()
     stored = store.versions(ids)
     keep, changed = [], 0
     for cid, size, version in zip(ids, listing["size"].to_pylist(), listing["version"].to_pylist()):
-        stale = cid in stored and bool(version) and stored[cid] != (size, version)
+        known = cid in stored and bool(version) and bool(stored[cid][1])
+        stale = known and stored[cid] != (size, version)
         keep.append(cid not in stored or stale)
         changed += stale
     return listing.filter(pa.array(keep, pa.bool_())), len(stored) - changed, changed

@@ -98,25 +98,25 @@ def test_manifest_listing_keeps_its_ids_and_labels(tmp_path):
 
 
 def test_drop_indexed_skips_stored_clips_before_any_read(tmp_path):
-    for name in ["a.wav", "b.wav", "c.wav"]:
+    for name in ["a.wav", "b.wav", "c.wav", "d.wav"]:
         (tmp_path / name).write_bytes(b"x")
     listing = list_folder(str(tmp_path))
-    assert listing["size"].to_pylist() == [1, 1, 1] and all(listing["version"].to_pylist())
+    assert listing["size"].to_pylist() == [1] * 4 and all(listing["version"].to_pylist())
+    ids, versions = listing["clip_id"].to_pylist(), listing["version"].to_pylist()
+
+    def row(i: int, **meta) -> dict:
+        return {"clip_id": ids[i], "vector": np.ones(4) / 2, "uri": "u", "label": "",
+                "segments": np.zeros((1, 8)), **meta}  # fmt: skip
+
     with ClipStore(str(tmp_path / "milvus.db"), "clips", 4) as store:
         store.create_if_absent()
         store.upsert(
             [
-                {
-                    "clip_id": listing["clip_id"][1].as_py(),
-                    "vector": np.ones(4) / 2,
-                    "uri": "b",
-                    "label": "",
-                    "segments": np.zeros((1, 8)),
-                    "size": 1,
-                    "version": listing["version"][1].as_py(),
-                }
+                row(1, size=1, version=versions[1]),  # unchanged
+                row(2),  # indexed from a manifest: no version to compare, so unchanged
+                row(3, size=1, version="older"),  # the file changed since
             ]
         )
         todo, skipped, changed = drop_indexed(listing, store)
-    assert (skipped, changed) == (1, 0)
-    assert todo["uri"].to_pylist() == [str(tmp_path / "a.wav"), str(tmp_path / "c.wav")]
+    assert (skipped, changed) == (2, 1)
+    assert todo["uri"].to_pylist() == [str(tmp_path / "a.wav"), str(tmp_path / "d.wav")]
