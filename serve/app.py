@@ -115,13 +115,15 @@ def run(
     deployments: dict[str, dict] | None = None,
     port: int | None = None,
     name: str = "coattn",
+    route_prefix: str = "/",
 ) -> str:
-    """Start Serve on loopback (at `port`, else the config's) and deploy; returns the base URL."""
+    """Start Serve on loopback (at `port`, else the config's) and deploy at `route_prefix`;
+    returns the app's base URL."""
     http = {**http_options(), **({"port": port} if port else {})}
     quiet_ray()
     serve.start(http_options=http)
-    serve.run(application(args, deployments), name=name, route_prefix="/")
-    return f"http://{http['host']}:{http['port']}"
+    serve.run(application(args, deployments), name=name, route_prefix=route_prefix)
+    return f"http://{http['host']}:{http['port']}{route_prefix.rstrip('/')}"
 
 
 def _merged(base: dict, extra: dict) -> dict:

@@ -93,6 +93,21 @@ def s3_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def milvus_with_auth(tmp_path_factory):
+    """The real Milvus server (C++, from PyPI) with authentication on; its token is
+    `tests.harness.servers.MILVUS_ROOT_TOKEN`. `make test` builds its environment."""
+    import os
+
+    from tests.harness.servers import milvus_standalone
+
+    python = os.environ.get("COATTN_MILVUS_PYTHON", ".venv-milvus/bin/python")
+    if not os.access(python, os.X_OK):
+        pytest.skip(f"no Milvus server environment at {python}: `make test` builds it")
+    with milvus_standalone(tmp_path_factory.mktemp("milvus-auth"), python, auth=True) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="session")
 def bad_audio(sample_dir) -> dict[str, tuple[bytes, str]]:
     """One file of each bad kind an index job meets: name -> (bytes, the kind it must fail with)."""
     import io

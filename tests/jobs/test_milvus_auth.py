@@ -3,7 +3,6 @@ search` reach it with COATTN_MILVUS_TOKEN from the environment, never from a com
 without it they are turned away."""
 
 import json
-import os
 import shutil
 
 import pytest
@@ -11,17 +10,7 @@ import pytest
 from coattn_dist.cli import main
 from coattn_dist.store import ClipStore, StoreUnavailable
 from coattn_dist.store.milvus import TOKEN_ENV
-from tests.harness.servers import MILVUS_ROOT_TOKEN, milvus_standalone
-
-MILVUS_PYTHON = os.environ.get("COATTN_MILVUS_PYTHON", ".venv-milvus/bin/python")
-
-
-@pytest.fixture(scope="module")
-def milvus_with_auth(tmp_path_factory):
-    if not os.access(MILVUS_PYTHON, os.X_OK):
-        pytest.skip(f"no Milvus server environment at {MILVUS_PYTHON}: `make test` builds it")
-    with milvus_standalone(tmp_path_factory.mktemp("milvus-auth"), MILVUS_PYTHON, auth=True) as uri:
-        yield uri
+from tests.harness.servers import MILVUS_ROOT_TOKEN
 
 
 def test_the_token_comes_from_the_environment(
