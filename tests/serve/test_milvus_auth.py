@@ -9,7 +9,7 @@ from coattn_dist.pipeline.runner import run_index
 from coattn_dist.store.milvus import TOKEN_ENV
 from tests.harness.servers import MILVUS_ROOT_TOKEN
 
-COLLECTION = "served-with-auth"
+COLLECTION = "served_with_auth"
 
 
 def test_the_service_searches_a_milvus_with_authentication(
