@@ -48,4 +48,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(MILVUS_VENV) runs
