@@ -14,7 +14,7 @@ COATTN=${COATTN:-.venv/bin/coattn}
 # Reserved for independent evaluation, never fetched: tuxpaint*, openttd-opensfx, minetest-data,
 # minetest-mod-homedecor, ufoai-sound.
 PACKAGES="0ad-data openclonk-data megaglest-data wesnoth-1.16-data widelands-data supertuxkart-data
-  gcompris-qt-data lincity-ng-data"
+  gcompris-qt-data lincity-ng-data scorched3d-data"
 D=$OUT/data
 CACHE=$OUT/cache
 TRAIN=(--cascades single --cache "$CACHE" --config experiments/general.yaml)

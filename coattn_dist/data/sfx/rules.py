@@ -107,6 +107,15 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
         ),
         (r"\b(memory|play rhythm) resource\b", "ui"),
     ],
+    "scorched3d": [
+        (
+            r"\b(beamup|extralife|lockon|nuclearloop|riftcollapse|fight 4 life|laserdeath|teleport"
+            r"|text|play|beep|beep 2|battery|shield|movement|para|gloop|napalm|acid|beesting|bhit"
+            r"|empsmall|gas|lightning|lightningbolt|meteor|radiation|shockwave|laser|laser 1|tracer"
+            r"|flare|tripleshot)\b",
+            "synthetic",
+        ),
+    ],
     "lincity-ng": [
         (r"\b(click|window (open|close)|build|raze|substation (on|off))\b", "ui"),
     ],

@@ -70,6 +70,25 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "a tree creaks and crashes to the ground",
         ),
         ("megaglest-data", "tilesets/autumn/sounds/rooster.ogg", "rooster", "a rooster crows"),
+        (
+            "gcompris-qt-data",
+            "gcompris/src/activities/memory-sound/resource/LRBark_3_LA_cut.ogg",
+            "dog_bark",
+            "a dog barks",
+        ),
+        ("lincity-ng-data", "sounds/SportsCroud2.wav", "crowd_cheer", "a crowd cheers"),
+        (
+            "scorched3d-data",
+            "data/globalmods/apoc/data/wav/misc/policecar.wav",
+            "siren",
+            "a siren wails",
+        ),
+        (
+            "scorched3d-data",
+            "data/globalmods/none/data/wav/misc/f16_1.wav",
+            "airplane_jet",
+            "a jet airplane flies over",
+        ),  # fmt: skip
     ],
 )
 def test_path_to_caption(package, path, label, canonical):
@@ -82,6 +101,7 @@ def test_unrecognisable_paths_get_no_caption():
         name_clip("megaglest-data", "techs/megapack/commondata/sounds/swordman_attack3.wav") is None
     )
     assert name_clip("0ad-data", "audio/attack/fire/sz_11.ogg") is None
+    assert name_clip("lincity-ng-data", "sounds/ResidentialHigh1.wav") is None  # a building
 
 
 def test_docs_hint_names_what_the_path_does_not():
