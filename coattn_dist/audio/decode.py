@@ -51,15 +51,21 @@ def load(
 
 
 def read_limited(uri: str, storage_options: dict, limits: DecodeLimits = DEFAULT_LIMITS) -> bytes:
-    """The file's bytes, reading at most one byte past ``limits.max_bytes`` (``TooLargeError``
-    then): a size from a listing or a HEAD can be stale, the read itself cannot."""
+    """The file's bytes (``UnreadableError``, or ``TooLargeError`` past ``limits.max_bytes``)."""
     try:
-        with open_uri(uri, storage_options) as f:
-            data = f.read(limits.max_bytes + 1)
+        data = read_capped(uri, storage_options, limits)
     except Exception as e:  # each backend has its own: OSError, botocore, aiohttp, ImportError
         raise UnreadableError(uri, f"cannot read: {type(e).__name__}: {e}") from e
     check_size(data, uri, limits)
     return data
+
+
+def read_capped(uri: str, storage_options: dict, limits: DecodeLimits) -> bytes:
+    """At most one byte past ``limits.max_bytes`` of the file, whatever its size claims to be (a
+    size from a listing or a HEAD can be stale, the read itself cannot); `check_size` then says
+    whether it was over. Raises what the backend raises: callers classify it."""
+    with open_uri(uri, storage_options) as f:
+        return f.read(limits.max_bytes + 1)
 
 
 def check_size(data: bytes, uri: str, limits: DecodeLimits) -> None:

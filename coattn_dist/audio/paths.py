@@ -24,16 +24,17 @@ def listed_uri(path: str) -> str:
 
 
 def local_path(uri: str) -> str | None:
-    """The OS path behind a percent-encoded ``file://`` URL of `listed_uri`, else ``None``."""
-    if not uri.startswith("file://") or "%" not in uri:
+    """The OS path behind a percent-encoded ``file://`` URL of `listed_uri`, else ``None`` (also
+    when the name as written exists: a name may really contain ``%xx``). Every reader of a URI
+    (decoding, the service's ``/audio``, its confinement check) resolves it here, so all agree."""
+    if not uri.startswith("file://") or "%" not in uri or os.path.exists(uri[len("file://") :]):
         return None
     return os.fsdecode(urllib.parse.unquote_to_bytes(uri[len("file://") :]))
 
 
 def open_uri(uri: str, storage_options: dict | None = None):
-    """``fsspec.open(uri, "rb")``, or the local file a percent-encoded ``file://`` URL names (a
-    name that really contains ``%xx`` is tried as written first)."""
+    """``fsspec.open(uri, "rb")``, or the local file `local_path` names."""
     path = local_path(uri)
-    if path is not None and not os.path.exists(uri[len("file://") :]):
+    if path is not None:
         return open(path, "rb")  # noqa: SIM115 - the caller closes it, as it does fsspec's
     return fsspec.open(uri, "rb", **(storage_options or {}))

@@ -24,8 +24,8 @@ from coattn_dist.audio import (
     TooLargeError,
     UnreadableError,
 )
-from coattn_dist.audio.decode import check_size
-from coattn_dist.audio.paths import listed_uri, open_uri
+from coattn_dist.audio.decode import check_size, read_capped
+from coattn_dist.audio.paths import listed_uri
 from coattn_dist.data import AUDIO_EXTENSIONS, clip_id_for, clips, read_manifest
 from coattn_dist.store import ClipStore
 from coattn_dist.store.milvus import LABEL_MAX_BYTES, URI_MAX_BYTES, check_clip_id
@@ -106,10 +106,10 @@ def list_manifest(path: str, storage_options: dict | None = None) -> pa.Table:
 def row_problem(clip_id: str, uri: str, label: str) -> tuple[str, str] | None:
     """(kind, message) when a listing row cannot become a collection row, else ``None``."""
     try:
-        uri.encode()
+        encoded = uri.encode()
     except UnicodeEncodeError:  # a file name that is not UTF-8, kept by the OS as surrogates
         return "bad_name", f"{uri!r}: the file name is not valid UTF-8"
-    if len(uri.encode()) > URI_MAX_BYTES:
+    if len(encoded) > URI_MAX_BYTES:
         return "uri_too_long", f"{uri[:200]}...: over {URI_MAX_BYTES} bytes"
     try:
         check_clip_id(clip_id)
@@ -205,8 +205,7 @@ def _read(
         if attempt:
             time.sleep(backoff_s * 2 ** (attempt - 1))
         try:
-            with open_uri(uri, storage_options) as f:
-                data = f.read(limits.max_bytes + 1)  # never more than the cap, whatever the size
+            data = read_capped(uri, storage_options, limits)
         except MemoryError as exc:  # this file, not the store: retrying would fail the same way
             raise TooLargeError(uri, "ran out of memory reading it") from exc
         except FILE_ERRORS as exc:
