@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "clip_classification_accuracy",
+    "average_precisions",
     "map_at_k",
     "map_at_k_dcase",
     "recall_at_k",
@@ -93,6 +94,10 @@ def _recall(ranks: np.ndarray, rel: np.ndarray, k: int) -> float:
 
 
 def _map(ranks: np.ndarray, rel: np.ndarray, k: int) -> float:
+    return float(_aps(ranks, rel, k).mean())
+
+
+def _aps(ranks: np.ndarray, rel: np.ndarray, k: int) -> np.ndarray:
     n = ranks.shape[1]
     # Relevant ranks first, ascending; the n + 1 padding sorts after (and never ties with) them.
     rel_ranks = np.sort(np.where(rel, ranks, n + 1), axis=1)
@@ -100,7 +105,7 @@ def _map(ranks: np.ndarray, rel: np.ndarray, k: int) -> float:
     num_rel = rel.sum(axis=1)
     counted = (np.arange(n) < num_rel[:, None]) & (rel_ranks <= k)
     precision = np.where(counted, hits / rel_ranks, 0.0)
-    return float((precision.sum(axis=1) / np.minimum(num_rel, k)).mean())
+    return precision.sum(axis=1) / np.minimum(num_rel, k)
 
 
 def recall_at_k(scores, relevant, k: int) -> float:
@@ -123,6 +128,15 @@ def map_at_k(scores, relevant, k: int = 10) -> float:
     s, rel = _as_arrays(scores, relevant)
     _check_every_query_has_relevant(rel)
     return _map(_ranks(s), rel, k)
+
+
+def average_precisions(scores, relevant, k: int = 10) -> np.ndarray:
+    """AP@k of every query (map_at_k is their mean): paired comparisons of two rankers need the
+    per-query values, not just the means."""
+    _check_k(k)
+    s, rel = _as_arrays(scores, relevant)
+    _check_every_query_has_relevant(rel)
+    return _aps(_ranks(s), rel, k)
 
 
 def map_at_k_dcase(scores, relevant, k: int = 10) -> float:

@@ -4,6 +4,7 @@ config left as it was."""
 import copy
 import json
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -12,7 +13,7 @@ from coattn_dist.data.table import manifest_table
 from coattn_dist.metrics import map_at_k
 from coattn_dist.model import RetrievalModel, cascades
 from coattn_dist.query.rerank import score_matrix
-from coattn_dist.train.run import choose_fusion, train_all, validation_split
+from coattn_dist.train.run import choose_fusion, gain_bounds, train_all, validation_split
 
 TINY = [
     "model.dim=32",
@@ -79,6 +80,18 @@ def test_fusion_chosen_on_validation_never_ranks_below_stage1(small_features):
         10,
     )
     assert abs(chosen["grid"]["1.0"] - stage1) < 1e-6
+
+
+def test_a_lift_few_queries_make_is_not_trusted_but_a_steady_one_is():
+    stage1 = np.full(40, 0.5)
+    lucky = stage1.copy()
+    lucky[:2] = 1.0  # two queries jump, the rest lose a little: mean +0.02
+    lucky[2:] -= 0.005
+    steady = stage1 + 0.02  # every query a little better: the same mean
+    bounds = gain_bounds({1.0: stage1, 0.5: lucky, 0.7: steady}, z=1.645)
+    assert bounds[1.0] == 0.0
+    assert bounds[0.5] < 0 < bounds[0.7]
+    assert gain_bounds({1.0: stage1, 0.5: lucky}, z=0)[0.5] > 0  # z = 0: the plain mean gain
 
 
 def test_the_reranker_trains_on_its_own_set_when_given_one(small_features, tmp_path):
