@@ -3,6 +3,8 @@ Milvus). The one module of the query path that loads the text encoder's librarie
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 
@@ -11,15 +13,34 @@ from coattn_dist.features import encode_texts
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import embed_texts, model_device
 
+RUNTIMES = ("onnx", "torch")
+log = logging.getLogger("coattn.query")
+
 
 class QueryEncoder:
+    """The torch path: what training embeds with, and the reference the ONNX one is checked on."""
+
     def __init__(self, model: RetrievalModel, text_encoder):
         self.model, self.text_encoder = model, text_encoder
 
     @classmethod
-    def for_model(cls, model: RetrievalModel, device: str | torch.device = "cpu") -> QueryEncoder:
-        """With the text encoder the model's config names: the one its stage 1 was trained on."""
-        return cls(model, build_text_encoder(model.cfg.text, device))
+    def for_model(
+        cls, model: RetrievalModel, device: str | torch.device = "cpu", runtime: str = "onnx"
+    ):
+        """With the text encoder the model's config names (the one its stage 1 was trained on),
+        on ONNX Runtime on a CPU (`query.onnx_encode`) unless `runtime` is "torch"; torch on a
+        GPU, and where the export cannot be made to agree with torch (said in the log)."""
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+        text_encoder = build_text_encoder(model.cfg.text, device)
+        if runtime == "onnx" and torch.device(device).type == "cpu":
+            from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder
+
+            try:
+                return OnnxQueryEncoder(model, text_encoder)
+            except ExportMismatch as error:
+                log.warning("query encoder stays on torch: %s", error)
+        return cls(model, text_encoder)
 
     def __call__(self, queries: list[str]) -> tuple[list[torch.Tensor], np.ndarray]:
         """Each query's (n_tokens, D) features on the model's device, and the (Q, dim) vectors."""

@@ -1,0 +1,151 @@
+"""Stage `encode` on ONNX Runtime: MiniLM and stage 1's text side exported as one graph from the
+loaded checkpoint (the weights torch already loaded, so no network), cached on disk by what
+determines it, and checked against the torch path before it answers anything. One query on one
+CPU thread costs about a third of torch eager (BENCHMARKS.md, "Query encoder"): the service's
+encode stage and `coattn search` use it on CPUs; training and GPUs keep torch."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from coattn_dist.model import RetrievalModel
+from coattn_dist.query.embed import model_device
+
+EXPORTS = Path.home() / ".cache" / "coattn" / "onnx"
+# Queries the export is checked on before use: short and long, one word to a full scene.
+PROBES = [
+    "rain",
+    "a dog barks while rain falls",
+    "footsteps on gravel, then a door creaks open and slams shut",
+    "a helicopter flies low overhead as sirens wail in the distance and a crowd cheers",
+]
+MIN_COSINE = 0.999  # per token and per vector, against torch
+log = logging.getLogger("coattn.query")
+
+
+class ExportMismatch(RuntimeError):
+    """The exported graph does not compute what torch does (an exporter bug): not used."""
+
+
+class _QueryGraph(nn.Module):
+    """(input_ids, attention_mask) -> token features (B, L, D) and stage-1 vectors (B, dim)."""
+
+    def __init__(self, text_model: nn.Module, model: RetrievalModel):
+        super().__init__()
+        self.text_model, self.stage1 = text_model, model.stage1
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        hidden = self.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        hidden = hidden.last_hidden_state
+        return hidden, self.stage1.embed_text(hidden, attention_mask.bool())
+
+
+def export_path(model: RetrievalModel, text_encoder) -> Path:
+    """Where the graph of this stage 1 with this text encoder lives; a new checkpoint or encoder
+    gets a new file."""
+    key = f"{model.fingerprint()}|{text_encoder.cache_key}|{torch.__version__}"
+    return EXPORTS / f"query-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+
+
+def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
+    """Writes the graph to `path` atomically (replicas on one node may export at once)."""
+    graph = _QueryGraph(text_encoder.model, model).eval()
+    example = text_encoder.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=512)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        with torch.no_grad():
+            torch.onnx.export(
+                graph,
+                (example["input_ids"], example["attention_mask"]),
+                tmp,
+                input_names=["input_ids", "attention_mask"],
+                output_names=["tokens", "vectors"],
+                dynamic_shapes={
+                    "input_ids": {0: batch, 1: length},
+                    "attention_mask": {0: batch, 1: length},
+                },
+                dynamo=True,
+                optimize=True,
+                external_data=False,
+                verbose=False,
+            )
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+class OnnxQueryEncoder:
+    """Same call as `QueryEncoder`: queries -> (each query's (n_tokens, D) features on the model's
+    device, (Q, dim) vectors)."""
+
+    def __init__(self, model: RetrievalModel, text_encoder, threads: int | None = None):
+        import onnxruntime as ort
+
+        if model_device(model).type != "cpu":
+            raise ValueError("the ONNX query encoder runs on CPU; on a GPU use the torch one")
+        self.model, self.tokenizer = model, text_encoder.tokenizer
+        self.max_tokens = text_encoder.max_tokens
+        path = export_path(model, text_encoder)
+        if not path.exists():
+            log.info("exporting the query encoder to %s", path)
+            export(model, text_encoder, path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.path = path
+        self._check(text_encoder)
+
+    def _run(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        batch = self.tokenizer(
+            list(queries),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_tensors="np",
+        )
+        ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
+        tokens, vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return tokens, vectors, mask.astype(bool)
+
+    def __call__(self, queries: list[str]) -> tuple[list[torch.Tensor], np.ndarray]:
+        tokens, vectors, mask = self._run(queries)
+        device = model_device(self.model)
+        return [torch.from_numpy(t[m]).to(device) for t, m in zip(tokens, mask)], vectors
+
+    def _check(self, text_encoder) -> None:
+        """Refuses a graph that disagrees with torch on the probes (`ExportMismatch`)."""
+        from coattn_dist.query.encode import QueryEncoder
+
+        want_tokens, want_vectors = QueryEncoder(self.model, text_encoder)(PROBES)
+        tokens, vectors = self(PROBES)
+        worst = min(
+            min(
+                _cosines(t.cpu().numpy(), w.cpu().numpy()).min()
+                for t, w in zip(tokens, want_tokens)
+            ),
+            _cosines(vectors, want_vectors).min(),
+        )
+        if worst < MIN_COSINE:
+            raise ExportMismatch(
+                f"{self.path} disagrees with torch (cosine {worst:.4f} < {MIN_COSINE}): "
+                "delete it to export again, or use the torch encoder"
+            )
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)

@@ -1,0 +1,115 @@
+"""The ONNX query encoder against the torch one it replaces on CPUs: the shipped checkpoint, real
+MiniLM, a thousand varied captions and the ESC-50 sample's clips."""
+
+import csv
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from coattn_dist.checkpoints import resolve_checkpoint
+from coattn_dist.data.formats import read_esc50
+from coattn_dist.data.table import queries
+from coattn_dist.features import build_features
+from coattn_dist.model import RetrievalModel
+from coattn_dist.query import onnx_encode
+from coattn_dist.query.embed import embed_clips
+from coattn_dist.query.encode import QueryEncoder
+from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder
+
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "sfx" / "manifest.csv"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """A private export folder: the first encoder of the module exports, later ones reuse it."""
+    folder = tmp_path_factory.mktemp("onnx")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_encode, "EXPORTS", folder)
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return RetrievalModel.load(resolve_checkpoint(None))
+
+
+@pytest.fixture(scope="module")
+def encoders(shipped, text_encoder, exports):
+    return QueryEncoder(shipped, text_encoder), QueryEncoder.for_model(shipped)
+
+
+def cosines(a, b) -> np.ndarray:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def varied_queries(n: int = 1000) -> list[str]:
+    """Corpus captions of every package (one to a dozen words), in file order, no repeats."""
+    with CORPUS.open() as f:
+        captions = dict.fromkeys(row["caption"] for row in csv.DictReader(f))
+    return list(captions)[:n]
+
+
+def test_the_cpu_default_is_onnx_and_agrees_with_torch_on_a_thousand_queries(encoders, exports):
+    slow, fast = encoders
+    assert isinstance(fast, OnnxQueryEncoder) and fast.path.parent == exports
+    texts = varied_queries()
+    assert len(texts) == 1000
+    for start in range(0, len(texts), 100):
+        batch = texts[start : start + 100]
+        (want_tokens, want_vectors), (tokens, vectors) = slow(batch), fast(batch)
+        assert cosines(vectors, want_vectors).min() >= 0.999
+        for t, w in zip(tokens, want_tokens):
+            assert t.shape == w.shape  # the same tokens, padding stripped alike
+            assert cosines(t, w).min() >= 0.999
+
+
+def test_same_top_ten_on_the_esc50_queries(
+    encoders, shipped, audio_encoder, text_encoder, sample_dir
+):
+    table = read_esc50(str(sample_dir / "meta" / "esc50.csv"), captions="all")
+    clips = embed_clips(shipped, build_features(audio_encoder, text_encoder, table).segments)
+    texts, _ = queries(table)
+    slow, fast = encoders
+    top = {
+        name: torch.topk(torch.from_numpy(enc(texts)[1]) @ clips.T, 10).indices
+        for name, enc in (("torch", slow), ("onnx", fast))
+    }
+    assert len(texts) >= 100
+    assert torch.equal(top["torch"], top["onnx"])
+
+
+def test_a_batch_encodes_each_query_as_alone(encoders):
+    _, fast = encoders
+    texts = ["rain", "a dog barks while rain falls and thunder rolls far away", "bells ring"]
+    together = fast(texts)[1]
+    alone = np.concatenate([fast([t])[1] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_a_graph_that_disagrees_with_torch_is_refused_and_torch_answers(
+    shipped, text_encoder, exports, caplog
+):
+    """An export made for another stage 1 (or by a buggy exporter) never ranks anything."""
+    other = RetrievalModel(shipped.cfg).eval()  # same shapes, fresh weights
+    shutil.copy(
+        OnnxQueryEncoder(shipped, text_encoder).path, onnx_encode.export_path(other, text_encoder)
+    )
+    with pytest.raises(ExportMismatch, match="disagrees with torch"):
+        OnnxQueryEncoder(other, text_encoder)
+    with caplog.at_level(logging.WARNING, logger="coattn.query"):
+        fallback = QueryEncoder.for_model(other)
+    assert type(fallback) is QueryEncoder and "stays on torch" in caplog.text
+    onnx_encode.export_path(other, text_encoder).unlink()
+    assert isinstance(QueryEncoder.for_model(other), OnnxQueryEncoder)  # exported afresh, agrees
+
+
+def test_runtime_choice():
+    model = RetrievalModel.load(resolve_checkpoint(None))
+    assert type(QueryEncoder.for_model(model, runtime="torch")) is QueryEncoder
+    with pytest.raises(ValueError, match="runtime 'tensorrt'"):
+        QueryEncoder.for_model(model, runtime="tensorrt")
