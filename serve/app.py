@@ -1,4 +1,5 @@
-"""The query service as one Ray Serve application: Ingress -> TextEncoder, Retriever, Reranker.
+"""The query service as one Ray Serve application: Ingress -> TextEncoder, then Reranker ->
+Retriever (and Ingress -> Retriever for stage-1 answers and audio).
 
 `serve run serve/config.yaml` calls `build(args)` with the config's `args` and applies each
 deployment's options from the config itself; Python callers (`coattn demo`, the tests, the
@@ -42,6 +43,7 @@ class ServiceArgs:
     milvus_uri: str
     collection: str
     storage_options: dict = field(default_factory=dict)  # fsspec options: checkpoint and audio
+    deadlines: dict = field(default_factory=dict)  # seconds per stage (serve.ingress.Deadlines)
 
     @classmethod
     def resolve(cls, args: dict) -> ServiceArgs:
@@ -61,7 +63,11 @@ class ServiceArgs:
             )
         if "://" not in values["checkpoint"] and Path(values["checkpoint"]).exists():
             values["checkpoint"] = str(Path(values["checkpoint"]).resolve())
-        return cls(**values, storage_options=dict(args.get("storage_options") or {}))
+        return cls(
+            **values,
+            storage_options=dict(args.get("storage_options") or {}),
+            deadlines=dict(args.get("deadlines") or {}),
+        )
 
 
 def build(args: dict) -> Application:
@@ -90,8 +96,11 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     retriever = deployment("Retriever").bind(
         service.milvus_uri, service.collection, dim, fingerprint
     )
-    reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options)
-    return deployment("Ingress").bind(encoder, retriever, reranker, service.storage_options)
+    # The reranker asks the retriever for candidates itself: their features skip the ingress.
+    reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options, retriever)
+    return deployment("Ingress").bind(
+        encoder, retriever, reranker, service.storage_options, service.deadlines
+    )
 
 
 def application(

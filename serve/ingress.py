@@ -1,15 +1,13 @@
-"""Deployment: the HTTP face of the service (FastAPI). `/search` chains the other deployments
-through their handles (encode -> retrieve -> rerank), timing each stage; `/audio/{clip_id}`
-streams a clip from wherever the index says it lives; `/` is the search page; `/health`.
-
-Errors: a malformed request is a 422 whose `detail` is one readable sentence; Milvus down is a
-503 (with Retry-After) and the next request after it is back succeeds, no restart needed.
+"""Deployment: the HTTP face of the service (FastAPI). `/search` and `/health` go to
+`serve.flow.SearchFlow` (encode, then the reranker, which fetches its own candidates; bounded
+waits; degraded answers); `/audio/{clip_id}` streams a clip from wherever the index says it
+lives; `/` is the search page. A malformed request is a 422 whose `detail` is one readable
+sentence.
 """
 # No `from __future__ import annotations` here: FastAPI must see the Query(...) annotations
 # themselves, and a replica cannot resolve them from strings.
 
 import asyncio
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -19,15 +17,14 @@ from fastapi import FastAPI, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from ray import serve
-from ray.serve._private import constants as serve_constants
+from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from coattn_dist.audio.paths import local_path
-from coattn_dist.query.answer import Answer, Clock
 from coattn_dist.store import StoreUnavailable
-from coattn_dist.store.fingerprint import CheckpointMismatch
 from coattn_dist.store.roots import media_type
-from serve.metrics import service_metrics
+from serve.flow import Deadlines, SearchFlow, busy, problem, store_unavailable, within
+from serve.handles import as_configured
 
 MAX_QUERY_CHARS = 500
 MAX_K = 100
@@ -40,27 +37,11 @@ app = FastAPI(
 )
 
 
-def _problem(status: int, detail: str, outcome: str, **headers: str) -> JSONResponse:
-    service_metrics().refused(outcome)
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
-
-
 @app.exception_handler(RequestValidationError)
 async def _invalid(_request, error: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 lists pydantic errors; ours says what is wrong in one line."""
     detail = "; ".join(f"{e['loc'][-1]}: {e['msg']}" for e in error.errors())
-    return _problem(422, detail, "invalid")
-
-
-log = logging.getLogger("coattn.serve")
-
-
-def _unavailable(error: StoreUnavailable) -> JSONResponse:
-    """A 503 that says what failed, not where: the store's address stays in the server log."""
-    log.warning("vector store unavailable: %s", error)
-    return _problem(
-        503, "the vector store is unavailable, retry shortly", "unavailable", **{"Retry-After": "5"}
-    )
+    return problem(422, detail, "invalid")
 
 
 def _audio_file(uri: str, storage_options: dict):
@@ -86,16 +67,12 @@ class Ingress:
         retriever: DeploymentHandle,
         reranker: DeploymentHandle,
         storage_options: dict,
+        deadlines: dict | None = None,
     ):
-        # A handle keeps the options of the process that built the app, which may have imported
-        # Serve before the fast path was set (runtime.SERVE_FAST_PATH): this replica's own setting
-        # decides whether calls go by value over the replicas' gRPC servers. (Read here, not at
-        # import: this class travels by value, with the driver's module globals.)
-        by_reference = not serve_constants.RAY_SERVE_USE_GRPC_BY_DEFAULT
-        self.encoder, self.retriever, self.reranker = (
-            h.options(_by_reference=by_reference) for h in (encoder, retriever, reranker)
-        )
+        encoder, self.retriever, reranker = map(as_configured, (encoder, retriever, reranker))
         self.storage_options = storage_options
+        self.deadlines = Deadlines(**(deadlines or {}))
+        self.flow = SearchFlow(encoder, self.retriever, reranker, self.deadlines)
         self.page = PAGE.read_text()
 
     @app.get("/", response_class=HTMLResponse)
@@ -104,11 +81,7 @@ class Ingress:
 
     @app.get("/health")
     async def health(self) -> JSONResponse:
-        ok = await self.retriever.available.remote()
-        return JSONResponse(
-            {"status": "ok" if ok else "degraded", "milvus": "ok" if ok else "unavailable"},
-            status_code=200 if ok else 503,
-        )
+        return await self.flow.health()
 
     @app.get("/search")
     async def search(
@@ -129,21 +102,8 @@ class Ingress:
         ] = 50,
     ) -> JSONResponse:
         if not q.strip():
-            return _problem(422, "q: the query needs some text, not only spaces", "invalid")
-        clock = Clock()
-        tokens, vector = await self.encoder.remote(q)
-        clock.lap("encode")
-        try:
-            hits = await self.retriever.search.remote(vector, k, rerank)
-        except StoreUnavailable as error:
-            return _unavailable(error)
-        except CheckpointMismatch as error:  # an operator's mistake: say it, rank nothing
-            return _problem(500, str(error), "misconfigured")
-        clock.lap("retrieve")
-        results = await self.reranker.remote((tokens, hits, k))
-        clock.lap("rerank")
-        service_metrics().answered(clock.laps)
-        return JSONResponse(Answer(q, results, clock.laps).to_dict())
+            return problem(422, "q: the query needs some text, not only spaces", "invalid")
+        return await self.flow.search(q, k, rerank)
 
     @app.get("/audio/{clip_id}")
     async def audio(self, clip_id: str):
@@ -151,18 +111,20 @@ class Ingress:
         service was given, when that URI lies under the roots the collection was indexed from
         (``store.roots``); an audio type from the allow-list, never sniffed by the browser."""
         try:
-            uri = await self.retriever.locate.remote(clip_id)
+            uri = await within(self.retriever.locate.remote(clip_id), self.deadlines.stage1_s)
         except StoreUnavailable as error:
-            return _unavailable(error)
+            return store_unavailable(error)
         except ValueError as error:
-            return _problem(422, f"clip_id: {error}", "invalid")
+            return problem(422, f"clip_id: {error}", "invalid")
+        except (BackPressureError, TimeoutError) as error:
+            return busy("locate", error)
         if uri is None:  # unknown, or a row pointing outside the roots: the same answer
-            return _problem(404, f"no audio for clip {clip_id!r}", "not_found")
+            return problem(404, f"no audio for clip {clip_id!r}", "not_found")
         fs, path = _audio_file(uri, self.storage_options)
         try:
             size = await asyncio.to_thread(fs.size, path)
         except FileNotFoundError:
-            return _problem(404, f"clip {clip_id!r} is indexed but its audio is gone", "not_found")
+            return problem(404, f"clip {clip_id!r} is indexed but its audio is gone", "not_found")
         return StreamingResponse(
             _chunks(fs, path),
             media_type=media_type(uri),

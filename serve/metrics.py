@@ -13,7 +13,8 @@ BOUNDARIES_MS = [1, 2, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 2000, 5000, 10000
 
 
 class ServiceMetrics:
-    """Search requests by outcome (ok, invalid, unavailable) and each stage's latency."""
+    """Search requests by outcome (ok, degraded, invalid, overloaded, unavailable, ...) and each
+    stage's latency."""
 
     def __init__(self):
         self.requests = metrics.Counter(
@@ -29,8 +30,9 @@ class ServiceMetrics:
             tag_keys=("stage",),
         )
 
-    def answered(self, timings_ms: dict[str, float]) -> None:
-        self.requests.inc(tags={"outcome": "ok"})
+    def answered(self, timings_ms: dict[str, float], degraded: str | None = None) -> None:
+        """`degraded`: the answer skipped a stage (counted as outcome "degraded", not "ok")."""
+        self.requests.inc(tags={"outcome": "degraded" if degraded else "ok"})
         for stage, ms in timings_ms.items():
             self.latency.observe(ms, tags={"stage": stage})
 

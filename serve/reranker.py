@@ -1,7 +1,9 @@
-"""Deployment: the co-attention cascade over each query's candidates, fused with stage 1.
-Batched: the requests waiting when a replica frees up go through the cascade in one forward pass
-(`query.rerank.rerank_hits`). On a GPU when the cluster has one (the app asks for it), else on the
-replica's CPU."""
+"""Deployment: stage 1 and the co-attention cascade for one query. It asks the retriever for the
+candidates itself, so their segment features (up to 500 x 44 KB) go from the retriever straight
+here and never through the ingress, and returns only the top k with how long each stage took.
+Batched: the queries whose candidates are in when a replica frees up go through the cascade in
+one forward pass (`query.rerank.rerank_hits`). On a GPU when the cluster has one (the app asks
+for it), else on the replica's CPU."""
 
 from __future__ import annotations
 
@@ -10,31 +12,54 @@ import asyncio
 import numpy as np
 import torch
 from ray import serve
+from ray.serve.handle import DeploymentHandle
 
 from coattn_dist.model import RetrievalModel
-from coattn_dist.query.answer import Result
+from coattn_dist.query.answer import Clock, Result
 from coattn_dist.query.rerank import rerank_hits
 from coattn_dist.store import Hit
+from serve.handles import as_configured
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1})
 class Reranker:
-    def __init__(self, checkpoint: str, storage_options: dict):
+    def __init__(self, checkpoint: str, storage_options: dict, retriever: DeploymentHandle):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = RetrievalModel.load(
             checkpoint, storage_options=storage_options, map_location=device
         )
+        self.retriever = as_configured(retriever)
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """One real pass before the replica reports ready: the first search after a deploy would
+        otherwise pay the allocator's and kernels' first-call costs."""
+        m = self.model.cfg.model
+        rng = np.random.default_rng(0)
+        hits = [
+            Hit(str(i), 0.5, "", "", rng.standard_normal((8, m.audio_dim)).astype(np.float16))
+            for i in range(50)
+        ]
+        rerank_hits(self.model, [torch.randn(6, m.text_dim)], [hits], [10])
+
+    async def search(
+        self, tokens: np.ndarray, vector: np.ndarray, k: int, depth: int
+    ) -> tuple[list[Result], dict[str, float]]:
+        """The query's top `k` of its `depth` stage-1 candidates, and the retrieve and rerank
+        milliseconds as this replica saw them."""
+        clock = Clock()
+        hits = await self.retriever.search.remote(vector, k, depth)
+        clock.lap("retrieve")
+        results = await self._rerank(tokens, hits, k)
+        clock.lap("rerank")
+        return results, {stage: clock.laps[stage] for stage in ("retrieve", "rerank")}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
-    async def __call__(
-        self, requests: list[tuple[np.ndarray, list[Hit], int]]
+    async def _rerank(
+        self, tokens: list[np.ndarray], hits: list[list[Hit]], ks: list[int]
     ) -> list[list[Result]]:
-        """Each request is (query tokens, its candidates, k) -> its top-k results."""
-        tokens = [torch.tensor(t) for t, _, _ in requests]  # a copy: arrays from Ray are read-only
-        return await asyncio.to_thread(
-            rerank_hits,
-            self.model,
-            tokens,
-            [h for _, h, _ in requests],
-            [k for _, _, k in requests],
-        )
+        queries = [torch.tensor(t) for t in tokens]  # a copy: arrays from Ray are read-only
+        return await asyncio.to_thread(rerank_hits, self.model, queries, hits, ks)
+
+    async def ping(self) -> bool:
+        return True

@@ -5,13 +5,14 @@ reconnects by itself once it is back: `ClipStore` opens a fresh connection and r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 from ray import serve
 
 from coattn_dist.query.retrieve import retrieve
 from coattn_dist.store import ClipStore, Hit, StoreUnavailable
-from coattn_dist.store.fingerprint import check_fingerprint
+from coattn_dist.store.fingerprint import CheckpointMismatch, check_fingerprint
 from coattn_dist.store.roots import decode_roots, may_serve
 
 # A request waits at most a few seconds for Milvus: then a 503, and the client retries.
@@ -24,6 +25,12 @@ class Retriever:
         self.store = ClipStore(milvus_uri, collection, dim, **STORE_OPTIONS)
         self.fingerprint = fingerprint
         self.checked = False
+        # Warm (connected, the collection loaded) before reporting ready, when Milvus is up: the
+        # service may start before Milvus does, and a mismatch is said on every search instead.
+        with contextlib.suppress(StoreUnavailable, CheckpointMismatch):
+            if self.store.exists():
+                self._check()
+                retrieve(self.store, np.eye(1, dim, dtype=np.float32), 1, 0)
 
     def _check(self) -> None:
         """Refuse a collection of another checkpoint (`store.fingerprint`), once it is reachable:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the ingress answers with these and needs no Milvus client
+    from coattn_dist.store import Hit
 
 
 @dataclass
@@ -21,9 +25,15 @@ class Answer:
     query: str
     results: list[Result]
     timings_ms: dict[str, float]  # encode, retrieve, rerank, total (shared by a batch)
+    degraded: str | None = None  # why a stage was skipped (the service: "rerank_unavailable")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def ranked_by_stage1(hits: list[Hit], k: int) -> list[Result]:
+    """The top `k` of Milvus' best-first candidates as stage 1 ranks them, nothing rescored."""
+    return [Result(h.clip_id, h.uri, h.label, h.score, h.score) for h in hits[:k]]
 
 
 class Clock:

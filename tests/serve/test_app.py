@@ -9,6 +9,7 @@ import yaml
 from coattn_dist.checkpoints import GENERAL
 from coattn_dist.cli import main
 from serve.app import CONFIG, DEPLOYMENTS, ServiceArgs
+from serve.flow import Deadlines
 
 
 def test_service_ranks_exactly_as_coattn_search(service, service_args, capsys):
@@ -77,6 +78,10 @@ def test_config_gives_every_deployment_its_own_autoscaling_on_loopback():
     for name, config in scaling.items():
         assert 1 <= config["min_replicas"] < config["max_replicas"], name
         assert config["target_ongoing_requests"] > 0, name
+    for d in app["deployments"]:  # every queue bounded: a full one refuses instead of waiting
+        assert 0 < d["max_queued_requests"] and d["max_ongoing_requests"] > 0, d["name"]
+        assert d["autoscaling_config"]["target_ongoing_requests"] <= d["max_ongoing_requests"]
+    assert set(app["args"]["deadlines"]) <= set(Deadlines.__dataclass_fields__)
     assert app["args"]["checkpoint"] is None  # the shipped checkpoint
     assert ServiceArgs.resolve(
         {**app["args"], "milvus_uri": "http://127.0.0.1:1"}

@@ -1,0 +1,160 @@
+"""How the ingress answers `/search` and `/health` from the other deployments' handles, apart
+from HTTP routing so that a test can drive it with recording handles: every wait bounded
+(`Deadlines`), every failure mapped to its answer.
+
+- a full queue anywhere, the encoder down or past its deadline: 503 with Retry-After, at once;
+- Milvus down: 503 (with Retry-After); the next request after it is back succeeds;
+- the reranker dead, erroring, overloaded or past its deadline: stage 1's ranking, marked
+  `"degraded": "rerank_unavailable"`, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from fastapi.responses import JSONResponse
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
+
+from coattn_dist.query.answer import Answer, Clock, ranked_by_stage1
+from coattn_dist.store import StoreUnavailable
+from coattn_dist.store.fingerprint import CheckpointMismatch
+from serve.metrics import service_metrics
+
+RETRY_AFTER_S = "1"  # an overloaded or restarting stage is back within about a second
+RERANK_UNAVAILABLE = "rerank_unavailable"
+log = logging.getLogger("coattn.serve")
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """Seconds the ingress waits for each stage (the app's `deadlines` argument overrides them);
+    no stage waits longer than what is left of `search_s`."""
+
+    encode_s: float = 2.0  # then 503
+    rank_s: float = 2.0  # retrieve + rerank; then stage 1 answers alone
+    stage1_s: float = 2.0  # that stage-1 answer's own retrieve, and /audio's lookup; then 503
+    health_s: float = 1.0  # a deployment slower than this to answer a ping is reported down
+    search_s: float = 5.0  # the whole search
+
+
+async def within(response: DeploymentResponse, seconds: float):
+    """The response's value, or TimeoutError after `seconds` (the request is then cancelled)."""
+
+    async def value():
+        return await response
+
+    try:
+        return await asyncio.wait_for(value(), max(seconds, 0.0))
+    except TimeoutError:
+        response.cancel()
+        raise
+
+
+def problem(status: int, detail: str, outcome: str, **headers: str) -> JSONResponse:
+    service_metrics().refused(outcome)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
+
+def store_unavailable(error: StoreUnavailable) -> JSONResponse:
+    """A 503 that says what failed, not where: the store's address stays in the server log."""
+    log.warning("vector store unavailable: %s", error)
+    return problem(
+        503, "the vector store is unavailable, retry shortly", "unavailable", **{"Retry-After": "5"}
+    )
+
+
+def busy(stage: str, error: BaseException) -> JSONResponse:
+    log.warning("%s could not answer: %r", stage, error)
+    return problem(
+        503,
+        f"the service is busy ({stage}), retry shortly",
+        "overloaded",
+        **{"Retry-After": RETRY_AFTER_S},
+    )
+
+
+class SearchFlow:
+    """encode -> the reranker, which retrieves its own candidates (their segment features go
+    retriever -> reranker, never through here) -> the top k; stage 1 alone for `rerank=0` and
+    whenever the reranker cannot answer."""
+
+    def __init__(
+        self,
+        encoder: DeploymentHandle,
+        retriever: DeploymentHandle,
+        reranker: DeploymentHandle,
+        deadlines: Deadlines,
+    ):
+        self.encoder, self.retriever, self.reranker = encoder, retriever, reranker
+        self.deadlines = deadlines
+
+    async def search(self, q: str, k: int, rerank: int) -> JSONResponse:
+        clock, end = Clock(), time.monotonic() + self.deadlines.search_s
+        left = lambda limit: min(limit, end - time.monotonic())  # noqa: E731
+        try:
+            tokens, vector = await within(self.encoder.remote(q), left(self.deadlines.encode_s))
+        except Exception as error:  # a full queue, a dead replica, the deadline
+            return busy("encode", error)
+        clock.lap("encode")
+        degraded = None
+        try:
+            if rerank:
+                ranked = self.reranker.search.remote(tokens, vector, k, rerank)
+                try:
+                    results, laps = await within(ranked, left(self.deadlines.rank_s))
+                except (StoreUnavailable, CheckpointMismatch):
+                    raise
+                except Exception as error:  # dead, erroring, overloaded, late: stage 1 answers
+                    log.warning("reranker unavailable, answering by stage 1: %r", error)
+                    degraded = RERANK_UNAVAILABLE
+                clock.lap("rerank")
+                if not degraded:  # the reranker's own split of its time; the rest is transport
+                    clock.laps["retrieve"] = laps["retrieve"]
+                    clock.laps["rerank"] = round(clock.laps["rerank"] - laps["retrieve"], 2)
+            if not rerank or degraded:
+                hits = self.retriever.search.remote(vector, k, 0)
+                try:
+                    results = ranked_by_stage1(await within(hits, left(self.deadlines.stage1_s)), k)
+                except (StoreUnavailable, CheckpointMismatch):
+                    raise
+                except Exception as error:
+                    return busy("retrieve", error)
+                clock.lap("retrieve")
+                clock.laps.setdefault("rerank", 0.0)
+        except StoreUnavailable as error:
+            return store_unavailable(error)
+        except CheckpointMismatch as error:  # an operator's mistake: say it, rank nothing
+            return problem(500, str(error), "misconfigured")
+        service_metrics().answered(clock.laps, degraded)
+        return JSONResponse(Answer(q, results, clock.laps, degraded).to_dict())
+
+    async def health(self) -> JSONResponse:
+        """Each deployment answers a ping within `health_s`, and Milvus is reachable: "ok" (200);
+        only the reranker down: "degraded" (200: searches answer, by stage 1); else 503."""
+        pings = {
+            "TextEncoder": self.encoder.ping.remote(),
+            "Retriever": self.retriever.available.remote(),
+            "Reranker": self.reranker.ping.remote(),
+        }
+        answers = await asyncio.gather(
+            *(within(r, self.deadlines.health_s) for r in pings.values()), return_exceptions=True
+        )
+        up = {name: not isinstance(a, BaseException) for name, a in zip(pings, answers)}
+        milvus = up["Retriever"] and answers[1] is True
+        if all(up.values()) and milvus:
+            status, code = "ok", 200
+        elif up["TextEncoder"] and milvus:
+            status, code = "degraded", 200
+        else:
+            status, code = "unavailable", 503
+        return JSONResponse(
+            {
+                "status": status,
+                "milvus": "ok" if milvus else "unavailable",
+                "deployments": {n: "ok" if ok else "unavailable" for n, ok in up.items()},
+            },
+            status_code=code,
+        )

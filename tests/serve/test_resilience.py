@@ -1,0 +1,191 @@
+"""The service under stress, against the real app: what the ingress receives (never the
+candidates' features), a full queue (503 with Retry-After, at once), a reranker past its deadline
+or killed mid-load (stage 1 answers, marked degraded, until it is back), /health per deployment."""
+
+import asyncio
+import json
+import pickle
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import ray
+import requests
+from ray import serve
+
+from coattn_dist.store import Hit
+from serve.flow import RERANK_UNAVAILABLE, Deadlines, SearchFlow
+from tests.serve.conftest import wait_until
+
+APP = "coattn"
+
+
+class Recording:
+    """A deployment handle that keeps every value its responses deliver to the caller."""
+
+    def __init__(self, handle, received: list):
+        self.handle, self.received = handle, received
+
+    def __getattr__(self, method: str):
+        return Recording(getattr(self.handle, method), self.received)
+
+    def remote(self, *args, **kwargs):
+        return Delivered(self.handle.remote(*args, **kwargs), self.received)
+
+
+class Delivered:
+    def __init__(self, response, received: list):
+        self.response, self.received = response, received
+
+    def __await__(self):
+        value = yield from self.response.__await__()
+        self.received.append(value)
+        return value
+
+    def cancel(self):
+        self.response.cancel()
+
+
+def features_in(value) -> int:
+    """Candidates carrying segment features anywhere in `value`."""
+    if isinstance(value, Hit):
+        return int(value.segments is not None)
+    if isinstance(value, list | tuple):
+        return sum(features_in(v) for v in value)
+    return 0
+
+
+def test_the_ingress_never_receives_the_candidates_features(service, indexed):
+    handles = {
+        n: serve.get_deployment_handle(n, APP) for n in ("TextEncoder", "Retriever", "Reranker")
+    }
+    received: list = []
+    flow = SearchFlow(
+        *(Recording(handles[n], received) for n in ("TextEncoder", "Retriever", "Reranker")),
+        Deadlines(),
+    )
+    response = asyncio.run(flow.search("a dog barks", 2, 12))
+    assert response.status_code == 200
+    body = json.loads(response.body)
+    assert body["degraded"] is None
+    assert all(r["score"] != r["stage1_score"] for r in body["results"])  # reranked
+    assert len(received) == 2  # the encoder's answer, then the reranker's top k
+    _, vector = received[0]
+    assert features_in(received) == 0
+    # What the old relay carried through here: all 12 candidates with their segment features.
+    relayed = asyncio.run(_value(handles["Retriever"].search.remote(vector, 2, 12)))
+    assert features_in(relayed) == 12
+    assert len(pickle.dumps(received[1])) * 10 < len(pickle.dumps(relayed))
+
+
+async def _value(response):
+    return await response
+
+
+def test_health_reports_every_deployment(service):
+    body = requests.get(f"{service}/health", timeout=30).json()
+    assert body == {
+        "status": "ok",
+        "milvus": "ok",
+        "deployments": {"TextEncoder": "ok", "Retriever": "ok", "Reranker": "ok"},
+    }
+
+
+@pytest.fixture(scope="module")
+def tight(service, service_args):
+    """A second deployment of the app: one request in flight and one queued at the ingress, and a
+    rerank deadline no reranker meets."""
+    from serve.app import application
+
+    small = {"ray_actor_options": {"num_cpus": 0.1}}
+    deployments = {
+        "Ingress": {
+            **small,
+            "max_ongoing_requests": 1,
+            "max_queued_requests": 1,
+            "autoscaling_config": {
+                "min_replicas": 1,
+                "max_replicas": 1,
+                "target_ongoing_requests": 1,
+            },
+        },
+        **{n: small for n in ("TextEncoder", "Retriever", "Reranker")},
+    }
+    args = {**service_args, "deadlines": {"rank_s": 0.001}}
+    serve.run(application(args, deployments), name="tight", route_prefix="/tight")
+    url = f"{service}/tight"
+    wait_until(lambda: requests.get(f"{url}/health", timeout=5).status_code == 200, 60)
+    yield url
+    serve.delete("tight")
+
+
+def test_a_reranker_past_its_deadline_leaves_stage_one_answering(tight, indexed):
+    body = requests.get(f"{tight}/search", params={"q": "a dog barks", "k": 2}, timeout=30).json()
+    assert body["degraded"] == RERANK_UNAVAILABLE
+    dogs = {c for c, clip in indexed.items() if clip["label"] == "dog"}
+    assert {r["clip_id"] for r in body["results"]} == dogs  # stage 1 still finds them
+    assert all(r["score"] == r["stage1_score"] for r in body["results"])
+
+
+def test_a_full_queue_is_refused_at_once_with_retry_after(tight):
+    def one(i: int) -> tuple[int, float, str | None]:
+        start = time.perf_counter()
+        r = requests.get(f"{tight}/search", params={"q": f"rain {i}", "k": 3}, timeout=30)
+        return r.status_code, time.perf_counter() - start, r.headers.get("retry-after")
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(one, range(48)))
+    codes = [c for c, _, _ in answers]
+    assert set(codes) == {200, 503}, codes
+    refused = [(s, after) for c, s, after in answers if c == 503]
+    assert all(after == "1" for _, after in refused)
+    median = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    answered = median([s for c, s, _ in answers if c == 200])
+    print(f"503 median {median([s for s, _ in refused]):.3f} s, 200 median {answered:.3f} s")
+    assert median([s for s, _ in refused]) < answered  # refused without waiting in line
+
+
+def replicas(deployment: str) -> list:
+    return [
+        ray.get_actor(a["name"], namespace=a["namespace"])
+        for a in ray.util.list_named_actors(all_namespaces=True)
+        if a["name"].startswith(f"SERVE_REPLICA::{APP}#{deployment}#")
+    ]
+
+
+def test_reranker_killed_mid_load_answers_degraded_until_it_is_back(service):
+    answers: list[tuple[float, int, str | None]] = []
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            r = requests.get(f"{service}/search", params={"q": "a dog barks", "k": 3}, timeout=30)
+            answers.append((time.monotonic(), r.status_code, r.json().get("degraded")))
+
+    clients = [threading.Thread(target=load) for _ in range(2)]
+    for c in clients:
+        c.start()
+    try:
+        wait_until(lambda: len(answers) >= 4, 60)
+        killed_at = time.monotonic()
+        for actor in replicas("Reranker"):
+            ray.kill(actor, no_restart=True)
+        wait_until(lambda: any(d for t, _, d in answers if t > killed_at), 60)
+        healthy = wait_until(
+            lambda: (
+                requests.get(f"{service}/health", timeout=10).json()["deployments"]["Reranker"]
+                == "ok"
+            ),
+            120,
+        )
+        assert healthy
+        back_at = time.monotonic()
+        wait_until(lambda: sum(1 for t, _, d in answers if t > back_at and d is None) >= 3, 60)
+    finally:
+        stop.set()
+        for c in clients:
+            c.join()
+    assert {code for _, code, _ in answers} == {200}  # every request answered
+    after = [d for t, _, d in answers if t > killed_at]
+    assert RERANK_UNAVAILABLE in after and after[-1] is None
