@@ -1,5 +1,5 @@
-"""A bounded load test on loopback: under load the reranker scales out from one replica, without
-a single 5xx, and back down to one when the load stops (the test's autoscaling delays are short:
+"""A bounded load test on loopback: under load the reranker scales out from one replica, with no
+error but the ingress' load shedding (503), and back down to one when the load stops (the test's autoscaling delays are short:
 see TEST_DEPLOYMENTS in conftest.py)."""
 
 import threading
@@ -51,7 +51,7 @@ def test_reranker_scales_out_under_load_and_back_in(service, poll):
     scaled_out_s = time.monotonic() - start
     poll(lambda: running_rerankers() == 1, 45)
     assert peak >= 2, peak
-    assert statuses[200] > 0 and set(statuses) == {200}, statuses  # no 5xx, nor anything else
+    assert statuses[200] > 0 and set(statuses) <= {200, 503}, statuses  # answers or shed load
     print(
         f"reranker: 1 -> {peak} replicas after {scaled_out_s:.0f} s under {CLIENTS} clients "
         f"({statuses[200]} answers), back to 1 in {time.monotonic() - start - scaled_out_s:.0f} s"
