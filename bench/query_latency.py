@@ -25,6 +25,7 @@ import os
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
@@ -69,37 +70,88 @@ def quantiles(ms: list[float]) -> dict:
 
 def load(url: str, clients: int, requests_total: int, k: int = 10, depth: int = 50) -> dict:
     """`requests_total` searches from `clients` threads; latency as each client saw it."""
-    import requests
-
-    def client(n: int) -> list[tuple[float, dict | None]]:
-        out = []
-        with requests.Session() as session:
-            for i in range(n, requests_total, clients):
-                q = QUERIES[i % len(QUERIES)]
-                start = time.perf_counter()
-                response = session.get(
-                    f"{url}/search", params={"q": q, "k": k, "rerank": depth}, timeout=120
-                )
-                ms = (time.perf_counter() - start) * 1e3
-                out.append((ms, response.json()["timings_ms"] if response.ok else None))
-        return out
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        done = [r for rs in pool.map(client, range(clients)) for r in rs]
-    wall = time.perf_counter() - start
-    ok = [t for _, t in done if t is not None]
+    done, wall = _searches(url, clients, k, depth, total=requests_total)
+    ok = [t for _, code, t in done if code == 200]
     return {
         "clients": clients,
         "requests": len(done),
         "errors": len(done) - len(ok),
         "qps": round(len(done) / wall, 1),
-        "latency_ms": quantiles([ms for ms, _ in done]),
+        "latency_ms": quantiles([ms for ms, _, _ in done]),
         "stages_p50_ms": {
             s: round(statistics.median(t[s] for t in ok), 1)
             for s in ("encode", "retrieve", "rerank")
         },
     }
+
+
+def _searches(url: str, clients: int, k: int, depth: int, total=None, seconds=None):
+    """[(ms, status, timings or None)] from `clients` threads, `total` requests or for `seconds`;
+    and the wall time."""
+    import requests
+
+    end = time.perf_counter() + (seconds or 0)
+
+    def client(n: int) -> list[tuple[float, int, dict | None]]:
+        out = []
+        with requests.Session() as session:
+            i = n
+            while (i < total) if total else (time.perf_counter() < end):
+                q = QUERIES[i % len(QUERIES)]
+                start = time.perf_counter()
+                r = session.get(
+                    f"{url}/search", params={"q": q, "k": k, "rerank": depth}, timeout=120
+                )
+                ms = (time.perf_counter() - start) * 1e3
+                out.append((ms, r.status_code, r.json()["timings_ms"] if r.ok else None))
+                i += clients
+        return out
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        done = [r for rs in pool.map(client, range(clients)) for r in rs]
+    return done, time.perf_counter() - start
+
+
+def overload(url: str, clients: int = 64, seconds: float = 30.0) -> dict:
+    """`clients` threads for `seconds`: what came back, how fast, and the service right after."""
+    import requests
+
+    done, wall = _searches(url, clients, 10, 50, seconds=seconds)
+    codes = Counter(code for _, code, _ in done)
+    answered = [ms for ms, code, _ in done if code == 200]
+    refused = [ms for ms, code, _ in done if code == 503]
+    health = requests.get(f"{url}/health", timeout=30)
+    after, _ = _searches(url, 1, 10, 50, total=20)
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "statuses": {str(c): n for c, n in sorted(codes.items())},
+        "answered_qps": round(len(answered) / wall, 1),
+        "answered_ms": quantiles(answered) if answered else None,
+        "refused_ms": quantiles(refused) if refused else None,
+        "health_after": health.json()["status"],
+        "one_client_after_ms": quantiles([ms for ms, code, _ in after if code == 200]),
+    }
+
+
+def in_process(uri: str, checkpoint: str, n: int = 60) -> dict:
+    """`coattn search`'s Searcher on the same collection and queries, one at a time: what the
+    service adds to the work itself."""
+    from coattn_dist.query.search import Searcher
+
+    searcher = Searcher.open(checkpoint, uri, "scale")
+    try:
+        for q in QUERIES[:4]:
+            searcher.search(q, 10, 50)  # warm-up
+        ms = []
+        for i in range(n):
+            start = time.perf_counter()
+            searcher.search(QUERIES[i % len(QUERIES)], 10, 50)
+            ms.append((time.perf_counter() - start) * 1e3)
+    finally:
+        searcher.close()
+    return quantiles(ms)
 
 
 def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:
@@ -161,8 +213,8 @@ def milvus_top50_ms(uri: str, dim: int, n: int = 30) -> float:
 
 
 def serve_and_load(
-    uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int]
-) -> list[dict]:
+    uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int], overload_s: float = 0
+) -> tuple[list[dict], dict | None]:
     """The service on a fresh local Ray, with Serve's fast request path on or off (read by every
     Serve process when Ray starts, so each setting gets its own Ray)."""
     import ray
@@ -191,7 +243,10 @@ def serve_and_load(
                 file=sys.stderr,
                 flush=True,
             )
-        return levels
+        shed = overload(url, seconds=overload_s) if overload_s else None
+        if shed:
+            print(f"  overload: {shed}", file=sys.stderr, flush=True)
+        return levels, shed
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -202,8 +257,12 @@ def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with scale_collection(args, prefix="query-") as (uri, scale, checkpoint):
         print(f"  collection ready: {scale}", file=sys.stderr, flush=True)
-        plain = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
-        levels = serve_and_load(uri, checkpoint, fast_path=True, concurrency=CONCURRENCY)
+        searcher = in_process(uri, checkpoint)
+        print(f"  in-process Searcher: {searcher}", file=sys.stderr, flush=True)
+        plain, _ = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
+        levels, shed = serve_and_load(
+            uri, checkpoint, fast_path=True, concurrency=CONCURRENCY, overload_s=30
+        )
         cost = reranker_cost(uri, checkpoint)
     result = {
         "backend": args.backend,
@@ -212,6 +271,8 @@ def run(args: argparse.Namespace) -> None:
         "retrieve_top50_segments_ms": scale["search_top50_with_segments"],
         "levels": levels,
         "without_fast_path": plain,
+        "searcher": searcher,
+        "overload": shed,
         "reranker": cost,
         "date": str(date.today()),
         "checkpoint": checkpoint.replace(f"{REPO}/", ""),
@@ -274,6 +335,28 @@ def render(workdir: Path) -> str:
                 "",
                 f"{r['backend']} {r['rows']:,}, one client, p50: {on} ms with Serve's fast "
                 f"path, {off} ms without ({off / on:.2f}x)",
+            ]
+    for r in runs:
+        if "searcher" in r:  # runs before the query-service work have no such cell
+            one, eight = r["levels"][0], next(v for v in r["levels"] if v["clients"] == 8)
+            service, alone = one["latency_ms"]["p50"], r["searcher"]["p50"]
+            lines += [
+                "",
+                f"{r['backend']} {r['rows']:,}, one client, p50: service {service} ms, in-process "
+                f"Searcher {alone} ms ({service / alone:.2f}x); QPS at 8 clients "
+                f"{eight['qps']} = {eight['qps'] / one['qps']:.2f}x QPS at 1",
+            ]
+        shed = r.get("overload")
+        if shed:
+            p99 = shed["answered_ms"]["p99"] if shed["answered_ms"] else None
+            lines += [
+                "",
+                f"{r['backend']} {r['rows']:,}, overload, {shed['clients']} clients for "
+                f"{shed['seconds']:.0f} s: statuses {shed['statuses']}; answered "
+                f"{shed['answered_qps']}/s, p50 / p99 {shed['answered_ms']['p50']} / {p99} ms "
+                f"({p99 / r['levels'][0]['latency_ms']['p99']:.2f}x the one-client p99); "
+                f"refused p50 {(shed['refused_ms'] or {}).get('p50')} ms; right after: health "
+                f"{shed['health_after']!r}, one client p50 {shed['one_client_after_ms']['p50']} ms",
             ]
     notes = [
         f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "
