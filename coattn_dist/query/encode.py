@@ -32,15 +32,15 @@ class QueryEncoder:
         GPU, and where the export cannot be made to agree with torch (said in the log)."""
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-        text_encoder = build_text_encoder(model.cfg.text, device)
+        reference = cls(model, build_text_encoder(model.cfg.text, device))
         if runtime == "onnx" and torch.device(device).type == "cpu":
             from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder
 
             try:
-                return OnnxQueryEncoder(model, text_encoder)
+                return OnnxQueryEncoder(model, reference.text_encoder, reference)
             except ExportMismatch as error:
                 log.warning("query encoder stays on torch: %s", error)
-        return cls(model, text_encoder)
+        return reference
 
     def __call__(self, queries: list[str]) -> tuple[list[torch.Tensor], np.ndarray]:
         """Each query's (n_tokens, D) features on the model's device, and the (Q, dim) vectors."""

@@ -88,9 +88,9 @@ def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
 
 class OnnxQueryEncoder:
     """Same call as `QueryEncoder`: queries -> (each query's (n_tokens, D) features on the model's
-    device, (Q, dim) vectors)."""
+    device, (Q, dim) vectors). `reference`: the torch encoder it must agree with."""
 
-    def __init__(self, model: RetrievalModel, text_encoder, threads: int | None = None):
+    def __init__(self, model: RetrievalModel, text_encoder, reference, threads: int | None = None):
         import onnxruntime as ort
 
         if model_device(model).type != "cpu":
@@ -107,7 +107,7 @@ class OnnxQueryEncoder:
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
-        self._check(text_encoder)
+        self._check(reference)
 
     def _run(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         batch = self.tokenizer(
@@ -126,11 +126,9 @@ class OnnxQueryEncoder:
         device = model_device(self.model)
         return [torch.from_numpy(t[m]).to(device) for t, m in zip(tokens, mask)], vectors
 
-    def _check(self, text_encoder) -> None:
+    def _check(self, reference) -> None:
         """Refuses a graph that disagrees with torch on the probes (`ExportMismatch`)."""
-        from coattn_dist.query.encode import QueryEncoder
-
-        want_tokens, want_vectors = QueryEncoder(self.model, text_encoder)(PROBES)
+        want_tokens, want_vectors = reference(PROBES)
         tokens, vectors = self(PROBES)
         worst = min(
             min(

@@ -96,11 +96,10 @@ def test_a_graph_that_disagrees_with_torch_is_refused_and_torch_answers(
 ):
     """An export made for another stage 1 (or by a buggy exporter) never ranks anything."""
     other = RetrievalModel(shipped.cfg).eval()  # same shapes, fresh weights
-    shutil.copy(
-        OnnxQueryEncoder(shipped, text_encoder).path, onnx_encode.export_path(other, text_encoder)
-    )
+    ours = OnnxQueryEncoder(shipped, text_encoder, QueryEncoder(shipped, text_encoder))
+    shutil.copy(ours.path, onnx_encode.export_path(other, text_encoder))
     with pytest.raises(ExportMismatch, match="disagrees with torch"):
-        OnnxQueryEncoder(other, text_encoder)
+        OnnxQueryEncoder(other, text_encoder, QueryEncoder(other, text_encoder))
     with caplog.at_level(logging.WARNING, logger="coattn.query"):
         fallback = QueryEncoder.for_model(other)
     assert type(fallback) is QueryEncoder and "stays on torch" in caplog.text
