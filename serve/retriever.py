@@ -25,6 +25,7 @@ class Retriever:
         self.store = ClipStore(milvus_uri, collection, dim, **STORE_OPTIONS)
         self.fingerprint = fingerprint
         self.checked = False
+        self.roots: list[str] | None = None  # the collection's roots, read again on a miss
         # Warm (connected, the collection loaded) before reporting ready, when Milvus is up: the
         # service may start before Milvus does, and a mismatch is said on every search instead.
         with contextlib.suppress(StoreUnavailable, CheckpointMismatch):
@@ -50,9 +51,10 @@ class Retriever:
         rows = await asyncio.to_thread(self.store.fetch, [clip_id], False)
         if clip_id not in rows:
             return None
-        roots = decode_roots(await asyncio.to_thread(self.store.properties))
         uri = rows[clip_id].uri
-        return uri if may_serve(uri, roots) else None
+        if self.roots is None or not may_serve(uri, self.roots):  # read again: a new root?
+            self.roots = decode_roots(await asyncio.to_thread(self.store.properties))
+        return uri if may_serve(uri, self.roots) else None
 
     async def available(self) -> bool:
         try:
