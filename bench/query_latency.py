@@ -85,7 +85,9 @@ def load(url: str, clients: int, requests_total: int, k: int = 10, depth: int = 
     }
 
 
-def _searches(url: str, clients: int, k: int, depth: int, total=None, seconds=None):
+def _searches(
+    url: str, clients: int, k: int, depth: int, total=None, seconds=None, honour_retry_after=False
+):
     """[(ms, status, timings or None)] from `clients` threads, `total` requests or for `seconds`;
     and the wall time."""
     import requests
@@ -105,6 +107,8 @@ def _searches(url: str, clients: int, k: int, depth: int, total=None, seconds=No
                 ms = (time.perf_counter() - start) * 1e3
                 out.append((ms, r.status_code, r.json()["timings_ms"] if r.ok else None))
                 i += clients
+                if r.status_code == 503 and honour_retry_after:  # as a well-behaved client does
+                    time.sleep(float(r.headers.get("retry-after", 1)))
         return out
 
     start = time.perf_counter()
@@ -117,7 +121,7 @@ def overload(url: str, clients: int = 64, seconds: float = 30.0) -> dict:
     """`clients` threads for `seconds`: what came back, how fast, and the service right after."""
     import requests
 
-    done, wall = _searches(url, clients, 10, 50, seconds=seconds)
+    done, wall = _searches(url, clients, 10, 50, seconds=seconds, honour_retry_after=True)
     codes = Counter(code for _, code, _ in done)
     answered = [ms for ms, code, _ in done if code == 200]
     refused = [ms for ms, code, _ in done if code == 503]
@@ -144,14 +148,20 @@ def in_process(uri: str, checkpoint: str, n: int = 60) -> dict:
     try:
         for q in QUERIES[:4]:
             searcher.search(q, 10, 50)  # warm-up
-        ms = []
+        ms, stages = [], []
         for i in range(n):
             start = time.perf_counter()
-            searcher.search(QUERIES[i % len(QUERIES)], 10, 50)
+            stages.append(searcher.search(QUERIES[i % len(QUERIES)], 10, 50).timings_ms)
             ms.append((time.perf_counter() - start) * 1e3)
     finally:
         searcher.close()
-    return quantiles(ms)
+    return {
+        **quantiles(ms),
+        "stages_p50_ms": {
+            s: round(statistics.median(t[s] for t in stages), 1)
+            for s in ("encode", "retrieve", "rerank")
+        },
+    }
 
 
 def reranker_cost(uri: str, checkpoint: str, repeats: int = 20) -> dict:

@@ -117,6 +117,9 @@ class OnnxQueryEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
+        # Idle pool threads that spin after a run take the cores torch reranks on next, in the
+        # same process (`coattn search`): 15 ms per rerank instead of 7 with two threads.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.path = path
