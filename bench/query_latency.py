@@ -350,11 +350,14 @@ def render(workdir: Path) -> str:
         if "searcher" in r:  # runs before the query-service work have no such cell
             one, eight = r["levels"][0], next(v for v in r["levels"] if v["clients"] == 8)
             service, alone = one["latency_ms"]["p50"], r["searcher"]["p50"]
+            answered = eight["qps"] * (1 - eight["errors"] / eight["requests"])  # 503s excluded
             lines += [
                 "",
                 f"{r['backend']} {r['rows']:,}, one client, p50: service {service} ms, in-process "
-                f"Searcher {alone} ms ({service / alone:.2f}x); QPS at 8 clients "
-                f"{eight['qps']} = {eight['qps'] / one['qps']:.2f}x QPS at 1",
+                f"Searcher {alone} ms ({service / alone:.2f}x; Searcher stages "
+                f"{r['searcher']['stages_p50_ms']}); answered QPS at 8 clients {answered:.1f} = "
+                f"{answered / one['qps']:.2f}x QPS at 1 ({eight['errors']} of "
+                f"{eight['requests']} shed with 503)",
             ]
         shed = r.get("overload")
         if shed:
