@@ -1,5 +1,5 @@
-"""The query service as one Ray Serve application: Ingress -> TextEncoder, then Reranker ->
-Retriever (and Ingress -> Retriever for stage-1 answers and audio).
+"""The query service as one Ray Serve application: Ingress (which encodes the query) -> Reranker
+-> Retriever, and Ingress -> Retriever for stage-1 answers and audio.
 
 `serve run serve/config.yaml` calls `build(args)` with the config's `args` and applies each
 deployment's options from the config itself; Python callers (`coattn demo`, the tests, the
@@ -23,7 +23,6 @@ from ray.serve import Application
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.model import RetrievalModel
 from coattn_dist.runtime import quiet_ray
-from serve.encoder import TextEncoder
 from serve.ingress import Ingress
 from serve.reranker import Reranker
 from serve.retriever import Retriever
@@ -34,7 +33,7 @@ ENV = {
     "milvus_uri": "COATTN_MILVUS_URI",
     "collection": "COATTN_COLLECTION",
 }
-DEPLOYMENTS = {d.name: d for d in (Ingress, TextEncoder, Retriever, Reranker)}
+DEPLOYMENTS = {d.name: d for d in (Ingress, Retriever, Reranker)}
 
 
 @dataclass
@@ -92,14 +91,13 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     def deployment(name: str):
         return DEPLOYMENTS[name].options(**options[name]) if name in options else DEPLOYMENTS[name]
 
-    encoder = deployment("TextEncoder").bind(service.checkpoint, service.storage_options)
     retriever = deployment("Retriever").bind(
         service.milvus_uri, service.collection, dim, fingerprint
     )
     # The reranker asks the retriever for candidates itself: their features skip the ingress.
     reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options, retriever)
     return deployment("Ingress").bind(
-        encoder, retriever, reranker, service.storage_options, service.deadlines
+        service.checkpoint, retriever, reranker, service.storage_options, service.deadlines
     )
 
 

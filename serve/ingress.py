@@ -1,6 +1,6 @@
-"""Deployment: the HTTP face of the service (FastAPI). `/search` and `/health` go to
-`serve.flow.SearchFlow` (encode, then the reranker, which fetches its own candidates; bounded
-waits; degraded answers); `/audio/{clip_id}` streams a clip from wherever the index says it
+"""Deployment: the HTTP face of the service (FastAPI), and its query encoder. `/search` and
+`/health` go to `serve.flow.SearchFlow` (encode here, then the reranker, which fetches its own
+candidates; bounded waits; degraded answers); `/audio/{clip_id}` streams a clip from wherever the index says it
 lives; `/` is the search page. A malformed request is a 422 whose `detail` is one readable
 sentence.
 """
@@ -21,6 +21,8 @@ from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
 from coattn_dist.audio.paths import local_path
+from coattn_dist.model import RetrievalModel
+from coattn_dist.query.encode import QueryEncoder
 from coattn_dist.store import StoreUnavailable
 from coattn_dist.store.roots import media_type
 from serve.flow import Deadlines, SearchFlow, busy, problem, store_unavailable, within
@@ -58,21 +60,24 @@ def _chunks(fs, path: str) -> Iterator[bytes]:
             yield chunk
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25})
+@serve.deployment(ray_actor_options={"num_cpus": 0.5})
 @serve.ingress(app)
 class Ingress:
     def __init__(
         self,
-        encoder: DeploymentHandle,
+        checkpoint: str,
         retriever: DeploymentHandle,
         reranker: DeploymentHandle,
         storage_options: dict,
         deadlines: dict | None = None,
     ):
-        encoder, self.retriever, reranker = map(as_configured, (encoder, retriever, reranker))
+        model = RetrievalModel.load(checkpoint, storage_options=storage_options)
+        encode = QueryEncoder.for_model(model)  # ONNX Runtime on the replica's CPU
+        encode(["a dog barks while rain falls"])  # warm, before the replica reports ready
+        self.retriever, reranker = map(as_configured, (retriever, reranker))
         self.storage_options = storage_options
         self.deadlines = Deadlines(**(deadlines or {}))
-        self.flow = SearchFlow(encoder, self.retriever, reranker, self.deadlines)
+        self.flow = SearchFlow(encode, self.retriever, reranker, self.deadlines)
         self.page = PAGE.read_text()
 
     @app.get("/", response_class=HTMLResponse)

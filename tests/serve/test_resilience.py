@@ -56,27 +56,28 @@ def features_in(value) -> int:
     return 0
 
 
-def test_the_ingress_never_receives_the_candidates_features(service, indexed):
-    handles = {
-        n: serve.get_deployment_handle(n, APP) for n in ("TextEncoder", "Retriever", "Reranker")
-    }
+def test_the_ingress_never_receives_the_candidates_features(service, service_args, indexed):
+    from coattn_dist.model import RetrievalModel
+    from coattn_dist.query.encode import QueryEncoder
+
+    handles = {n: serve.get_deployment_handle(n, APP) for n in ("Retriever", "Reranker")}
     received: list = []
+    encode = QueryEncoder.for_model(RetrievalModel.load(service_args["checkpoint"]))
     flow = SearchFlow(
-        *(Recording(handles[n], received) for n in ("TextEncoder", "Retriever", "Reranker")),
-        Deadlines(),
+        encode, *(Recording(handles[n], received) for n in ("Retriever", "Reranker")), Deadlines()
     )
     response = asyncio.run(flow.search("a dog barks", 2, 12))
     assert response.status_code == 200
     body = json.loads(response.body)
     assert body["degraded"] is None
     assert all(r["score"] != r["stage1_score"] for r in body["results"])  # reranked
-    assert len(received) == 2  # the encoder's answer, then the reranker's top k
-    _, vector = received[0]
+    assert len(received) == 1  # the reranker's top k, and nothing else
     assert features_in(received) == 0
     # What the old relay carried through here: all 12 candidates with their segment features.
-    relayed = asyncio.run(_value(handles["Retriever"].search.remote(vector, 2, 12)))
+    _, vectors = encode(["a dog barks"])
+    relayed = asyncio.run(_value(handles["Retriever"].search.remote(vectors[0], 2, 12)))
     assert features_in(relayed) == 12
-    assert len(pickle.dumps(received[1])) * 10 < len(pickle.dumps(relayed))
+    assert len(pickle.dumps(received[0])) * 10 < len(pickle.dumps(relayed))
 
 
 async def _value(response):
@@ -88,7 +89,7 @@ def test_health_reports_every_deployment(service):
     assert body == {
         "status": "ok",
         "milvus": "ok",
-        "deployments": {"TextEncoder": "ok", "Retriever": "ok", "Reranker": "ok"},
+        "deployments": {"Retriever": "ok", "Reranker": "ok"},
     }
 
 
@@ -110,7 +111,7 @@ def tight(service, service_args):
                 "target_ongoing_requests": 1,
             },
         },
-        **{n: small for n in ("TextEncoder", "Retriever", "Reranker")},
+        **{n: small for n in ("Retriever", "Reranker")},
     }
     args = {**service_args, "deadlines": {"rank_s": 0.001}}
     serve.run(application(args, deployments), name="tight", route_prefix="/tight")
