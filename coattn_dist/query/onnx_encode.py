@@ -7,9 +7,13 @@ encode stage and `coattn search` use it on CPUs; training and GPUs keep torch.""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
+import sys
 import tempfile
+import warnings
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +33,6 @@ PROBES = [
 ]
 MIN_COSINE = 0.999  # per token and per vector, against torch
 EXPORT_VERSION = 2  # how `export` builds the graph: a new one is not mistaken for an old file
-log = logging.getLogger("coattn.query")
 
 
 class ExportMismatch(RuntimeError):
@@ -64,8 +67,10 @@ def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
     os.close(fd)
-    try:
-        with torch.no_grad():
+    print(f"[encode] exporting the query encoder for ONNX Runtime (once): {path}", file=sys.stderr)
+    try:  # the exporter's own chatter (progress prints, shape-naming warnings) stays out of view
+        with torch.no_grad(), warnings.catch_warnings(), redirect_stdout(io.StringIO()), _quiet():
+            warnings.simplefilter("ignore")
             torch.onnx.export(
                 graph,
                 (example["input_ids"], example["attention_mask"]),
@@ -88,6 +93,20 @@ def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
     return path
 
 
+@contextmanager
+def _quiet():
+    """torch.onnx's and onnxscript's loggers below ERROR while exporting."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _fuse(path: str) -> None:
     """onnxscript's fusions for ONNX Runtime (attention, skip layer norm, bias GELU) in place:
     about 10 % off a query (BENCHMARKS.md)."""
@@ -95,7 +114,8 @@ def _fuse(path: str) -> None:
     from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
     graph = ir.load(path)
-    graph, _ = optimize_for_ort(graph)
+    with _quiet():
+        graph, _ = optimize_for_ort(graph)
     ir.save(graph, path)
 
 
@@ -112,7 +132,6 @@ class OnnxQueryEncoder:
         self.max_tokens = text_encoder.max_tokens
         path = export_path(model, text_encoder)
         if not path.exists():
-            log.info("exporting the query encoder to %s", path)
             export(model, text_encoder, path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
