@@ -20,7 +20,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,11 +30,6 @@ MARKER = "query_encoder"
 def varied_queries(n: int = 1000) -> list[str]:
     with (REPO / "data" / "sfx" / "manifest.csv").open() as f:
         return list(dict.fromkeys(row["caption"] for row in csv.DictReader(f)))[:n]
-
-
-def cosines(a, b) -> np.ndarray:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
 def ms_per_query(encoder, queries: list[str]) -> list[float]:
@@ -67,6 +61,7 @@ def run(rounds: int) -> dict:
     from coattn_dist.checkpoints import resolve_checkpoint
     from coattn_dist.model import RetrievalModel
     from coattn_dist.query.encode import QueryEncoder
+    from coattn_dist.query.onnx_encode import cosines
 
     torch.set_num_threads(1)
     model = RetrievalModel.load(resolve_checkpoint(None))

@@ -29,6 +29,14 @@ def _slug(name_or_path) -> str:
     return f"{Path(name).name}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
+def tokenize(tokenizer, texts: list[str], max_tokens: int, tensors: str = "pt"):
+    """Padded, truncated token ids and mask: what `HFTextEncoder` reads, and what its ONNX export
+    (`query.onnx_encode`) is fed ("np")."""
+    return tokenizer(
+        list(texts), padding=True, truncation=True, max_length=max_tokens, return_tensors=tensors
+    )
+
+
 class HFTextEncoder(nn.Module):
     """Texts -> token features (B, L, D) and their mask (B, L); True marks a real token."""
 
@@ -47,13 +55,7 @@ class HFTextEncoder(nn.Module):
 
     @torch.inference_mode()
     def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="pt",
-        ).to(self.device)
+        batch = tokenize(self.tokenizer, texts, self.max_tokens).to(self.device)
         hidden = self.model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).last_hidden_state

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from coattn_dist.encoders.huggingface import tokenize
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import model_device
 
@@ -62,7 +63,7 @@ def export_path(model: RetrievalModel, text_encoder) -> Path:
 def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
     """Writes the graph to `path` atomically (replicas on one node may export at once)."""
     graph = _QueryGraph(text_encoder.model, model).eval()
-    example = text_encoder.tokenizer(PROBES[:2], padding=True, return_tensors="pt")
+    example = tokenize(text_encoder.tokenizer, PROBES[:2], text_encoder.max_tokens)
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=512)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
@@ -128,6 +129,7 @@ class OnnxQueryEncoder:
 
         if model_device(model).type != "cpu":
             raise ValueError("the ONNX query encoder runs on CPU; on a GPU use the torch one")
+        # The tokenizer alone is kept: the torch weights are not needed once the graph exists.
         self.model, self.tokenizer = model, text_encoder.tokenizer
         self.max_tokens = text_encoder.max_tokens
         path = export_path(model, text_encoder)
@@ -145,13 +147,7 @@ class OnnxQueryEncoder:
         self._check(reference)
 
     def _run(self, queries: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        batch = self.tokenizer(
-            list(queries),
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_tensors="np",
-        )
+        batch = tokenize(self.tokenizer, queries, self.max_tokens, "np")
         ids, mask = batch["input_ids"].astype(np.int64), batch["attention_mask"].astype(np.int64)
         tokens, vectors = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
         return tokens, vectors, mask.astype(bool)
@@ -167,10 +163,9 @@ class OnnxQueryEncoder:
         tokens, vectors = self(PROBES)
         worst = min(
             min(
-                _cosines(t.cpu().numpy(), w.cpu().numpy()).min()
-                for t, w in zip(tokens, want_tokens)
+                cosines(t.cpu().numpy(), w.cpu().numpy()).min() for t, w in zip(tokens, want_tokens)
             ),
-            _cosines(vectors, want_vectors).min(),
+            cosines(vectors, want_vectors).min(),
         )
         if worst < MIN_COSINE:
             raise ExportMismatch(
@@ -179,6 +174,8 @@ class OnnxQueryEncoder:
             )
 
 
-def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cosines(a, b) -> np.ndarray:
+    """Row-wise cosine of two (..., D) arrays, in float64."""
+    a, b = np.asarray(a), np.asarray(b)
     a, b = a.astype(np.float64), b.astype(np.float64)
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)

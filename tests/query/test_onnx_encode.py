@@ -18,7 +18,7 @@ from coattn_dist.model import RetrievalModel
 from coattn_dist.query import onnx_encode
 from coattn_dist.query.embed import embed_clips
 from coattn_dist.query.encode import QueryEncoder
-from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder
+from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder, cosines
 
 CORPUS = Path(__file__).resolve().parents[2] / "data" / "sfx" / "manifest.csv"
 
@@ -40,11 +40,6 @@ def shipped():
 @pytest.fixture(scope="module")
 def encoders(shipped, text_encoder, exports):
     return QueryEncoder(shipped, text_encoder), QueryEncoder.for_model(shipped)
-
-
-def cosines(a, b) -> np.ndarray:
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
 def varied_queries(n: int = 1000) -> list[str]:
