@@ -16,7 +16,10 @@ COMMANDS = {
         "jobs.index",
         "embed audio from a folder, bucket or manifest into a Milvus collection",
     ),
-    "search": ("jobs.search", "answer a text query from an indexed collection (retrieve + rerank)"),
+    "search": (
+        "jobs.search",
+        "answer a query (words, --like CLIP_ID, --audio FILE) from an indexed collection",
+    ),
     "train": ("jobs.train", "train stage 1 and the co-attention reranker(s) from manifests"),
     "evaluate": (
         "jobs.evaluate",

@@ -50,6 +50,9 @@ class ModelConfig:
     # final score = fusion * stage1 + (1 - fusion) * stage2, until validation picks it
     # (train.choose_fusion)
     fusion: float = 0.5
+    # queries by sound (query.like): stage 1's weight against segment max-sim over its top
+    # candidates; training chooses it on validation clips (train.choose_fusion); 1.0: stage 1 alone
+    like_fusion: float = 1.0
 
 
 @dataclass
@@ -66,6 +69,9 @@ class TrainConfig:
     soft_temperature: float = 0.1  # sharpness of that spread over the text encoder's cosines
     segment_crop: float = 0.0  # stage 1: chance a clip trains as a random run of its segments
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
+    # validate and keep an exponential moving average of the weights (decay per step, warmed up;
+    # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")
+    ema: float = 0.99
     choose_fusion: bool = True  # after training, the stage-1 weight that validates best (0..1)
     # ...best by the lower bound of its per-query gain over stage 1: mean - fusion_z * std. error
     fusion_z: float = 1.645

@@ -2,9 +2,10 @@
 corpus's training concepts and is scored on sfx-val, concepts it never saw, fixed by `coattn
 prepare` before any of this ran. A lever is kept only if it beats the base on that set.
 
-Stage-1 levers first (each from scratch, same seed), then the reranker's on the best stage 1:
-with and without scenes mixed from the corpus, scored on single-event (sfx-val) and multi-event
-(scenes-sfx-val) queries, stage 1 beside it. Writes levers.json, levers.md and levers.png.
+Stage-1 levers first (each from scratch on the same seeds; with `--seeds 3` a variant scores the
+mean of three), then the reranker's on the best stage 1: with and without scenes mixed from the
+corpus, scored on single-event (sfx-val) and multi-event (scenes-sfx-val) queries, stage 1 beside
+it. Writes levers.json, levers.md and levers.png.
 
     python experiments/levers.py DATA OUT [--esc50 ESC50_DATA]
 """
@@ -57,6 +58,8 @@ STAGE1 = {
     "soft targets 0.5": (["train.soft_targets=0.5"], "paraphrases"),
     "segment crops 0.5": (["train.segment_crop=0.5"], "paraphrases"),
     "segment crops 1.0": (["train.segment_crop=1.0"], "paraphrases"),
+    "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
+    "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }
@@ -76,6 +79,10 @@ def main() -> int:
     p.add_argument("--esc50", help="coattn prepare --esc50 output folder (for '+ ESC-50 train')")
     p.add_argument("--set", nargs="*", default=[], help="overrides for every variant")
     p.add_argument("--only", nargs="*", help="stage-1 variants to run (default: all)")
+    p.add_argument(
+        "--seeds", type=int, default=1, help="seeds per variant; its score is their mean"
+    )
+    p.add_argument("--stage1-only", action="store_true", help="skip the reranker comparisons")
     args = p.parse_args()
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,22 +99,31 @@ def main() -> int:
     val = features([str(data / "sfx-val.csv")], encoders)
     val_scenes = features([str(data / "scenes-sfx-val.jsonl")], encoders)
 
-    results, models = {"stage1": {}, "reranker": {}}, {}
+    results, models = {"stage1": {}, "stage1_seeds": {}, "reranker": {}}, {}
     for name, (overrides, which) in STAGE1.items():
         if which not in sets or (args.only and name not in args.only):
             continue
-        run_cfg = load_config(None, [*args.set, *overrides])
-        seed_everything(run_cfg.train.seed)
-        model = RetrievalModel(run_cfg)
-        history = train_stage1(
-            model, sets[which], run_cfg.train, log_line(f"stage1 {name}"), validation(model, val, 0)
-        )
-        results["stage1"][name] = max(e["val_mAP@10"] for e in history)
-        models[name] = (model, run_cfg)
-        print(f"{name}: sfx-val mAP@10 {results['stage1'][name]:.3f}", file=sys.stderr)
+        scores = []
+        for seed in range(args.seeds):
+            run_cfg = load_config(None, [*args.set, *overrides, f"train.seed={seed}"])
+            seed_everything(seed)
+            model = RetrievalModel(run_cfg)
+            history = train_stage1(
+                model,
+                sets[which],
+                run_cfg.train,
+                log_line(f"stage1 {name} seed {seed}"),
+                validation(model, val, 0),
+            )
+            scores.append(max(e["val_mAP@10"] for e in history))
+            models.setdefault(name, (model, run_cfg))  # the rerankers train on seed 0's
+        results["stage1"][name] = sum(scores) / len(scores)
+        results["stage1_seeds"][name] = scores
+        print(f"{name}: sfx-val mAP@10 {results['stage1'][name]:.3f} {scores}", file=sys.stderr)
 
     best = max(results["stage1"], key=results["stage1"].get)
-    for name, train_set in (("reranker", "paraphrases"), ("reranker + corpus scenes", "+scenes")):
+    rerankers = (("reranker", "paraphrases"), ("reranker + corpus scenes", "+scenes"))
+    for name, train_set in () if args.stage1_only else rerankers:
         model, run_cfg = models[best]
         stage1_state = model.stage1.state_dict()
         seed_everything(run_cfg.train.seed)
@@ -142,9 +158,16 @@ def main() -> int:
 
 
 def write_report(results: dict, out: Path) -> None:
-    base = results["stage1"]["base"]
-    lines = ["| stage-1 variant | sfx-val mAP@10 | vs base |", "| --- | --- | --- |"]
-    lines += [f"| {n} | {v:.3f} | {v - base:+.3f} |" for n, v in results["stage1"].items()]
+    base = results["stage1"].get("base", next(iter(results["stage1"].values())))
+    lines = [
+        "| stage-1 variant | sfx-val mAP@10 | vs base | per seed |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {n} | {v:.3f} | {v - base:+.3f} | "
+        f"{' / '.join(f'{s:.3f}' for s in results['stage1_seeds'][n])} |"
+        for n, v in results["stage1"].items()
+    ]
     lines += [
         "",
         "| reranker (on the best stage 1) | test set | stage 1 | reranker alone | fused | fusion |",

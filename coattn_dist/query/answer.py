@@ -22,7 +22,7 @@ class Result:
 
 @dataclass
 class Answer:
-    query: str
+    query: str | dict  # the words, or {"like": clip_id} / {"audio": file name} for a sound
     results: list[Result]
     timings_ms: dict[str, float]  # encode, retrieve, rerank, total (shared by a batch)
     degraded: str | None = None  # why a stage was skipped (the service: "rerank_unavailable")

@@ -2,7 +2,8 @@
 
 `rerank` is the one implementation. `rerank_hits` feeds it Milvus' candidates (`coattn search`
 and the service's reranker); `rerank_matrix` feeds it the top of a full stage-1 matrix
-(`score_matrix`: evaluation and training's validation). So every path ranks alike.
+(`score_matrix`: evaluation and training's validation). So every path ranks alike. `like_matrix`
+is the same for queries by sound (`query.like`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ import torch
 
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.answer import Result
-from coattn_dist.query.embed import model_device, pad_segments, pad_tokens, stage1_matrix
+from coattn_dist.query.embed import (
+    embed_clips,
+    model_device,
+    pad_segments,
+    pad_tokens,
+    stage1_matrix,
+)
+from coattn_dist.query.like import AudioRanking, segment_similarity
 
 if TYPE_CHECKING:  # training and evaluation rerank too, and need no Milvus client
     from coattn_dist.store import Hit
@@ -98,3 +106,24 @@ def score_matrix(
 ) -> torch.Tensor:
     """(Q, C) final scores: stage 1 alone (depth 0) or stage 1 + the cascade over its top `depth`."""
     return rerank_matrix(model, stage1_matrix(model, tokens, segments), tokens, segments, depth)
+
+
+def like_matrix(
+    model: RetrievalModel, segments: list[torch.Tensor], queries: list[int], ranking: AudioRanking
+) -> torch.Tensor:
+    """(Q, C) final scores of clips `queries` (indices into `segments`) as queries by sound
+    against every clip, as the index ranks them, each query's own column below every other.
+    Linear in the weight (the rescored candidates are stage 1's top whatever the weight), so two
+    weights price them all."""
+    vectors = embed_clips(model, segments)
+    scores = vectors[queries] @ vectors.T
+    scores[torch.arange(len(queries)), torch.tensor(queries)] = -LIFT  # finite: weights mix it
+    top = scores.topk(min(ranking.depth, scores.shape[1] - 1), dim=1).indices
+    w = ranking.stage1_weight
+    for row, (q, cols) in enumerate(zip(queries, top.tolist())):
+        similar = segment_similarity(
+            segments[q].cpu().numpy(), [segments[c].cpu().numpy() for c in cols]
+        )
+        fused = w * scores[row, cols] + (1 - w) * torch.from_numpy(similar).to(scores)
+        scores[row, cols] = fused + LIFT
+    return scores

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 from coattn_dist.model import RetrievalModel
-from coattn_dist.query.answer import Answer, Clock
+from coattn_dist.query.answer import Answer, Clock, Result
+from coattn_dist.query.embed import model_device
 from coattn_dist.query.encode import QueryEncoder
+from coattn_dist.query.like import AudioRanking, like_depth, rank_like
 from coattn_dist.query.rerank import rerank_hits
 from coattn_dist.query.retrieve import retrieve
+from coattn_dist.query.sound import SoundEncoder
 from coattn_dist.store import ClipStore
 from coattn_dist.store.fingerprint import check_fingerprint
 
@@ -22,6 +25,7 @@ def check_request(queries: list[str], k: int, rerank_depth: int) -> None:
 class Searcher:
     def __init__(self, encoder: QueryEncoder, store: ClipStore):
         self.encode, self.model, self.store = encoder, encoder.model, store
+        self._sound: SoundEncoder | None = None  # loaded by the first search by sound
 
     @classmethod
     def open(
@@ -66,3 +70,36 @@ class Searcher:
         ranked = rerank_hits(self.model, tokens, hits, [k] * len(queries))
         clock.lap("rerank")
         return [Answer(q, r, dict(clock.laps)) for q, r in zip(queries, ranked)]
+
+    def ranking(self, rerank_depth: int) -> AudioRanking:
+        return AudioRanking(self.model.cfg.model.like_fusion, rerank_depth)
+
+    def like(self, clip_id: str, k: int = 10, rerank_depth: int = 50) -> Answer:
+        """The clips nearest to an indexed one, itself excluded (`query.like`); KeyError for an
+        id the collection does not hold."""
+        check_request(["like"], k, rerank_depth)
+        clock = Clock()
+        row = self.store.fetch([clip_id], with_vectors=True).get(clip_id)
+        if row is None:
+            raise KeyError(f"no clip {clip_id!r} in collection {self.store.collection!r}")
+        answer = self._like(row.segments, row.vector, k, rerank_depth, clock, exclude=clip_id)
+        return Answer({"like": clip_id}, answer, dict(clock.laps))
+
+    def search_sound(self, data: bytes, name: str, k: int = 10, rerank_depth: int = 50) -> Answer:
+        """The clips nearest to a sound file's bytes (`query.sound`): nothing is stored."""
+        check_request(["sound"], k, rerank_depth)
+        clock = Clock()
+        if self._sound is None:
+            self._sound = SoundEncoder(self.model, model_device(self.model))
+        segments, vector = self._sound(data, name)
+        clock.lap("encode")
+        results = self._like(segments, vector, k, rerank_depth, clock)
+        return Answer({"audio": name}, results, dict(clock.laps))
+
+    def _like(self, segments, vector, k, rerank_depth, clock, exclude=None) -> list[Result]:
+        ranking = self.ranking(rerank_depth)
+        hits = retrieve(self.store, vector[None], k + 1, like_depth(ranking))[0]
+        clock.lap("retrieve")
+        results = rank_like(segments, hits, k, ranking, exclude)
+        clock.lap("rerank")
+        return results

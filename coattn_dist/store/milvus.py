@@ -98,6 +98,7 @@ class Hit:
     uri: str
     label: str
     segments: np.ndarray | None = None
+    vector: np.ndarray | None = None  # the stored stage-1 vector, when fetched with it
 
 
 def is_transient(error: BaseException) -> bool:
@@ -471,9 +472,12 @@ class ClipStore:
     def all_ids(self) -> set[str]:
         return {r["clip_id"] for r in self.scan(["clip_id"])}
 
-    def fetch(self, ids: Sequence[str], with_segments: bool = True) -> dict[str, Hit]:
+    def fetch(
+        self, ids: Sequence[str], with_segments: bool = True, with_vectors: bool = False
+    ) -> dict[str, Hit]:
         """Rows by id (missing ids are absent from the result); score is NaN."""
         fields = ["clip_id", "uri", "label"] + (["segments"] if with_segments else [])
+        fields += ["vector"] if with_vectors else []
         return {r["clip_id"]: _hit(r, math.nan) for r in self._query_ids(ids, fields)}
 
     def search(self, vectors: np.ndarray, k: int, with_segments: bool = True) -> list[list[Hit]]:
@@ -522,4 +526,5 @@ def _hit(row: dict, score: float) -> Hit:
         uri=row["uri"],
         label=row["label"],
         segments=None if text is None else decode_segments(text),
+        vector=None if row.get("vector") is None else np.asarray(row["vector"], np.float32),
     )

@@ -7,6 +7,7 @@ the Ray job only adds data parallelism and checkpointing around these loops.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections.abc import Callable
 
@@ -64,6 +65,35 @@ def _my_batches(pairs: torch.Tensor, size: int, gen: torch.Generator) -> list[to
     return [b for i, b in enumerate(all_batches[:usable]) if i % world == rank]
 
 
+class WeightAverage:
+    """An exponential moving average of a module's weights, with the usual warm-up
+    (decay min(d, (1 + n) / (10 + n)) at step n) so the random init fades within the first steps.
+    `swapped()` puts the average in the module for validation and saving."""
+
+    def __init__(self, module: torch.nn.Module, decay: float):
+        self.module, self.decay, self.steps = module, decay, 0
+        self.average = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for k, v in self.module.state_dict().items():
+            if v.is_floating_point():
+                self.average[k].lerp_(v, 1 - d)
+            else:
+                self.average[k].copy_(v)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        live = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+        self.module.load_state_dict(self.average)
+        try:
+            yield
+        finally:
+            self.module.load_state_dict(live)
+
+
 def fit(
     module: torch.nn.Module,
     loss_fn: Callable[[torch.Tensor], torch.Tensor],
@@ -77,9 +107,11 @@ def fit(
 ) -> list[dict]:
     """Epochs of AdamW over shuffled batches of ``pairs``. With ``evaluate`` (validation mAP@10,
     higher is better) training stops after ``cfg.patience`` epochs without a new best, and the
-    best epoch's weights are restored."""
+    best epoch's weights are restored. With ``cfg.ema`` the moving average of the weights is what
+    is validated and kept."""
     params = [p for p in module.parameters() if p.requires_grad]
     opt = _optimizer(params, cfg)
+    average = WeightAverage(module, cfg.ema) if cfg.ema > 0 else None
     history, best, best_state, stale = [], -1.0, None, 0
     for epoch in range(1, epochs + 1):
         module.train()
@@ -90,16 +122,21 @@ def fit(
             loss.backward()
             _average_gradients(params)
             opt.step()
+            if average is not None:
+                average.update()
             total, seen = total + loss.item() * len(batch), seen + len(batch)
         module.eval()
         event = {"stage": stage, "epoch": epoch, "loss": total / max(seen, 1)}
-        if evaluate is not None:
-            event["val_mAP@10"] = score = evaluate()
-            if score > best:
-                best, stale = score, 0
+        with average.swapped() if average is not None else contextlib.nullcontext():
+            if evaluate is not None:
+                event["val_mAP@10"] = score = evaluate()
+                if score > best:
+                    best, stale = score, 0
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    stale += 1
+            elif average is not None and epoch == epochs:
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            else:
-                stale += 1
         history.append(event)
         if log:
             log(event)

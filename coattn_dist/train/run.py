@@ -21,7 +21,8 @@ from coattn_dist.features import Features
 from coattn_dist.metrics import average_precisions, map_at_k
 from coattn_dist.model import RetrievalModel
 from coattn_dist.progress import log_line
-from coattn_dist.query.rerank import score_matrix
+from coattn_dist.query.like import AudioRanking
+from coattn_dist.query.rerank import like_matrix, score_matrix
 from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1
 
 VALIDATION_FRACTION = 0.1
@@ -73,13 +74,20 @@ def choose_fusion(model: RetrievalModel, val: Features, depth: int, z: float = 1
     for w in (0.0, 1.0):
         model.reranker.fusion.fill_(w)
         ends[w] = score_matrix(model, val.tokens, val.segments, depth=depth)
+    choice = _confident_weight(ends, val.relevant, z)
+    model.reranker.fusion.fill_(choice["weight"])
+    return choice
+
+
+def _confident_weight(ends: dict[float, torch.Tensor], relevant, z: float) -> dict:
+    """The grid weight with the best lower bound of its gain over stage 1 (`ends[1.0]`), from
+    the scores at weights 0 and 1 (final scores are linear in the weight); ties to more stage 1."""
     aps = {
-        w: average_precisions(w * ends[1.0] + (1 - w) * ends[0.0], val.relevant, 10)
+        w: average_precisions(w * ends[1.0] + (1 - w) * ends[0.0], relevant, 10)
         for w in FUSION_GRID
     }
     bounds = gain_bounds(aps, z)
     chosen = max(FUSION_GRID, key=lambda w: (bounds[w], w))
-    model.reranker.fusion.fill_(chosen)
     return {
         "weight": chosen,
         "val_mAP@10": float(aps[chosen].mean()),
@@ -87,6 +95,23 @@ def choose_fusion(model: RetrievalModel, val: Features, depth: int, z: float = 1
         "grid": {f"{w:.1f}": float(aps[w].mean()) for w in FUSION_GRID},
         "gain_lower_bound": {f"{w:.1f}": b for w, b in bounds.items()},
     }
+
+
+@torch.no_grad()
+def choose_like_fusion(model: RetrievalModel, val: Features, z: float = 1.645) -> dict | None:
+    """Sets `model.like_fusion`, the weight of queries by sound (`query.like`), by the same rule
+    on the validation clips: each clip that shares a caption with another is a query, those
+    others its relevant clips. None (the setting left alone) when no clip has such a twin."""
+    alike = (val.relevant.T.float() @ val.relevant.float()) > 0
+    alike.fill_diagonal_(False)
+    queries = alike.any(dim=1).nonzero().flatten().tolist()
+    if not queries:
+        return None
+    model.eval()
+    ends = {w: like_matrix(model, val.segments, queries, AudioRanking(w)) for w in (0.0, 1.0)}
+    choice = _confident_weight(ends, alike[queries], z)
+    model.cfg.model.like_fusion = choice["weight"]
+    return choice
 
 
 def train_all(
@@ -113,8 +138,10 @@ def train_all(
     best = {"stage1": max(e["val_mAP@10"] for e in history)}
     stage1_state = model.stage1.state_dict()
     fusion = {}
+    if cfg.train.choose_fusion and (like := choose_like_fusion(model, val, cfg.train.fusion_z)):
+        fusion["like"] = like
     for i, cascade in enumerate(cascades):
-        run_cfg = copy.deepcopy(cfg)
+        run_cfg = copy.deepcopy(model.cfg)
         run_cfg.model.cascade = cascade
         seed_everything(cfg.train.seed + i)
         model = RetrievalModel(run_cfg)

@@ -4,10 +4,12 @@ the service's path and evaluation's meet in the one `rerank`."""
 import pytest
 import torch
 
+from coattn_dist.audio import EmptyFileError, NotAudioError, TruncatedAudioError
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import embed_clips, stage1_matrix
 from coattn_dist.query.encode import QueryEncoder
-from coattn_dist.query.rerank import LIFT, rerank_matrix, score_matrix
+from coattn_dist.query.like import AudioRanking
+from coattn_dist.query.rerank import LIFT, like_matrix, rerank_matrix, score_matrix
 from coattn_dist.query.search import Searcher
 from coattn_dist.store import ClipStore
 
@@ -98,3 +100,46 @@ def test_rejects_empty_queries_and_bad_depths(searcher):
 def test_a_missing_collection_is_a_clear_error(trained_checkpoint, tmp_path):
     with pytest.raises(ValueError, match="no collection 'nothing' .* index it first"):
         Searcher.open(trained_checkpoint, str(tmp_path / "milvus.db"), "nothing")
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_more_like_a_clip_ranks_as_like_matrix_and_never_returns_the_clip(
+    searcher, small_features, weight
+):
+    searcher.model.cfg.model.like_fusion = weight
+    try:
+        stored = [s.half().float() for s in small_features.segments]  # as Milvus holds them
+        for q in (0, 5, 11):
+            clip_id = small_features.clip_ids[q]
+            answer = searcher.like(clip_id, k=5, rerank_depth=12)
+            expected = like_matrix(searcher.model, stored, [q], AudioRanking(weight, 12))[0]
+            top = expected.topk(5).indices.tolist()
+            assert [r.clip_id for r in answer.results] == [small_features.clip_ids[c] for c in top]
+            assert clip_id not in {r.clip_id for r in answer.results}
+            assert answer.query == {"like": clip_id}
+    finally:
+        searcher.model.cfg.model.like_fusion = 1.0
+
+
+def test_an_uploaded_sound_finds_its_indexed_copy_first(searcher, small_features):
+    for q in (2, 9):
+        data = open(small_features.uris[q], "rb").read()
+        answer = searcher.search_sound(data, "upload.flac", k=3, rerank_depth=12)
+        assert answer.results[0].clip_id == small_features.clip_ids[q]
+        assert answer.results[0].stage1_score == pytest.approx(1.0, abs=1e-3)
+        assert answer.query == {"audio": "upload.flac"}
+        assert set(answer.timings_ms) == {"encode", "retrieve", "rerank", "total"}
+
+
+def test_bad_sounds_and_unknown_clips_are_clear_errors(searcher, small_features):
+    with pytest.raises(KeyError, match="no clip 'nope'"):
+        searcher.like("nope")
+    with pytest.raises(ValueError, match="invalid clip_id"):
+        searcher.like('a"b')
+    with pytest.raises(EmptyFileError):
+        searcher.search_sound(b"", "empty.wav")
+    with pytest.raises(NotAudioError):
+        searcher.search_sound(b"<html>not a sound</html>" * 10, "page.wav")
+    data = open(small_features.uris[0], "rb").read()
+    with pytest.raises(TruncatedAudioError):
+        searcher.search_sound(data[: len(data) // 2], "cut.flac")

@@ -76,6 +76,9 @@ def test_fetch_by_id(filled):
     assert (
         store.fetch([rows[7]["clip_id"]], with_segments=False)[rows[7]["clip_id"]].segments is None
     )
+    assert hit.vector is None
+    with_vector = store.fetch([rows[8]["clip_id"]], with_vectors=True)[rows[8]["clip_id"]]
+    assert np.allclose(with_vector.vector, rows[8]["vector"], atol=1e-6)  # what search ranks by
 
 
 def test_upsert_again_replaces_rows_instead_of_duplicating(tmp_path, make_rows):

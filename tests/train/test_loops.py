@@ -1,5 +1,6 @@
 """Both stages learn on real features: a tiny model overfits a handful of real clips."""
 
+import dataclasses
 import itertools
 
 import torch
@@ -12,6 +13,7 @@ from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import pad_segments, pad_tokens
 from coattn_dist.query.rerank import score_matrix
 from coattn_dist.train.loops import (
+    WeightAverage,
     candidates,
     crop_segments,
     seed_everything,
@@ -62,6 +64,43 @@ def test_training_is_deterministic_with_a_seed(small_features):
             )
         )
     assert runs[0] == runs[1]
+
+
+def test_weight_average_follows_the_steps_and_is_swapped_in_only_for_validation():
+    layer = torch.nn.Linear(3, 2)
+    average = WeightAverage(layer, decay=0.9)
+    expected = layer.weight.detach().clone()
+    for step in range(1, 30):
+        with torch.no_grad():
+            layer.weight.add_(1.0)
+        average.update()
+        d = min(0.9, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * layer.weight.detach()
+    live = layer.weight.detach().clone()
+    with average.swapped():
+        assert torch.allclose(layer.weight, expected)
+        assert (layer.weight < live - 2).all()  # it lags the live weights by a few steps
+    assert torch.equal(layer.weight, live)
+
+
+def test_training_with_a_weight_average_keeps_the_average(small_features):
+    cfg = load_config(overrides=[*TINY, "train.epochs=3", "train.ema=0.95"])
+    seed_everything(0)
+    model = RetrievalModel(cfg)
+    scores = []
+
+    def evaluate():
+        scores.append({k: v.clone() for k, v in model.stage1.state_dict().items()})
+        return float(len(scores))  # every epoch "better": the last one is kept
+
+    train_stage1(model, small_features, cfg.train, evaluate=evaluate)
+    kept = model.stage1.state_dict()
+    assert all(torch.equal(kept[k], scores[-1][k]) for k in kept)  # the validated weights
+    seed_everything(0)
+    plain = RetrievalModel(cfg)
+    train_stage1(plain, small_features, dataclasses.replace(cfg.train, ema=0.0))
+    live = plain.stage1.state_dict()  # the same steps without the average: the live weights
+    assert not torch.allclose(kept["audio_proj.linear.weight"], live["audio_proj.linear.weight"])
 
 
 def test_reranker_candidates_put_the_positive_first():
