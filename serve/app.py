@@ -92,7 +92,7 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
         return DEPLOYMENTS[name].options(**options[name]) if name in options else DEPLOYMENTS[name]
 
     retriever = deployment("Retriever").bind(
-        service.milvus_uri, service.collection, dim, fingerprint
+        service.milvus_uri, service.collection, dim, fingerprint, model.cfg.model.like_fusion
     )
     # The reranker asks the retriever for candidates itself: their features skip the ingress.
     reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options, retriever)

@@ -20,6 +20,7 @@ import numpy as np
 from fastapi.responses import JSONResponse
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
+from coattn_dist.audio import AudioError, TooLargeError
 from coattn_dist.query.answer import Answer, Clock, ranked_by_stage1
 from coattn_dist.store import StoreUnavailable
 from coattn_dist.store.fingerprint import CheckpointMismatch
@@ -40,6 +41,7 @@ class Deadlines:
     stage1_s: float = 2.0  # that stage-1 answer's own retrieve, and /audio's lookup; then 503
     health_s: float = 1.0  # a deployment slower than this to answer a ping is reported down
     search_s: float = 5.0  # the whole search
+    sound_s: float = 10.0  # decoding and embedding an uploaded sound (on top of search_s)
 
 
 async def within(response: DeploymentResponse, seconds: float):
@@ -91,9 +93,11 @@ class SearchFlow:
         retriever: DeploymentHandle,
         reranker: DeploymentHandle,
         deadlines: Deadlines,
+        encode_sound: Callable | None = None,
     ):
         self.encode, self.retriever, self.reranker = encode, retriever, reranker
         self.deadlines = deadlines
+        self.encode_sound = encode_sound  # bytes, name -> (segments, vector): `SoundEncoder`
 
     async def _encode(self, q: str, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         tokens, vectors = await asyncio.wait_for(asyncio.to_thread(self.encode, [q]), seconds)
@@ -138,6 +142,49 @@ class SearchFlow:
             return problem(500, str(error), "misconfigured")
         service_metrics().answered(clock.laps, degraded)
         return JSONResponse(Answer(q, results, clock.laps, degraded).to_dict())
+
+    async def like(self, clip_id: str, k: int, depth: int) -> JSONResponse:
+        """More like an indexed clip: the retriever ranks it end to end (`query.like`)."""
+        clock = Clock()
+        ranked = self.retriever.like.remote(clip_id, k, depth)
+        return await self._by_sound({"like": clip_id}, ranked, clock, self.deadlines.search_s)
+
+    async def sound(self, data: bytes, name: str, k: int, depth: int) -> JSONResponse:
+        """More like an uploaded sound: decoded and embedded here, ranked by the retriever.
+        413 over the size cap, 422 with the failure kind for anything that is not a whole
+        sound; nothing is stored."""
+        clock = Clock()
+        try:
+            segments, vector = await asyncio.wait_for(
+                asyncio.to_thread(self.encode_sound, data, name), self.deadlines.sound_s
+            )
+        except AudioError as error:
+            status = 413 if isinstance(error, TooLargeError) else 422
+            return problem(status, f"audio: {error.reason} ({error.kind})", "invalid")
+        except TimeoutError as error:
+            return busy("encode", error)
+        clock.lap("encode")
+        ranked = self.retriever.search_sound.remote(segments, vector, k, depth)
+        return await self._by_sound({"audio": name}, ranked, clock, self.deadlines.search_s)
+
+    async def _by_sound(
+        self, query: dict, ranked: DeploymentResponse, clock: Clock, seconds: float
+    ) -> JSONResponse:
+        try:
+            results = await within(ranked, seconds)
+        except StoreUnavailable as error:
+            return store_unavailable(error)
+        except CheckpointMismatch as error:
+            return problem(500, str(error), "misconfigured")
+        except ValueError as error:  # a malformed clip id
+            return problem(422, f"like: {error}", "invalid")
+        except Exception as error:  # overloaded, late, dead
+            return busy("retrieve", error)
+        if results is None:
+            return problem(404, f"no clip {query['like']!r} in the collection", "not_found")
+        clock.lap("retrieve")
+        service_metrics().answered(clock.laps, None)
+        return JSONResponse(Answer(query, results, clock.laps).to_dict())
 
     async def health(self) -> JSONResponse:
         """Each deployment behind the ingress answers a ping within `health_s`, and Milvus is

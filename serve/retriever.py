@@ -1,6 +1,7 @@
-"""Deployment: stage 1 against Milvus (top-N with segment features), and where a clip's audio
-lives. It fails fast while Milvus is down (`StoreUnavailable`, the ingress answers 503) and
-reconnects by itself once it is back: `ClipStore` opens a fresh connection and reloads."""
+"""Deployment: stage 1 against Milvus (top-N with segment features), queries by sound end to end
+(`query.like`: the audio-audio rescoring is a little NumPy, cheaper here than a hop), and where a
+clip's audio lives. It fails fast while Milvus is down (`StoreUnavailable`, the ingress answers
+503) and reconnects by itself once it is back: `ClipStore` opens a fresh connection and reloads."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import contextlib
 import numpy as np
 from ray import serve
 
+from coattn_dist.query.answer import Result
+from coattn_dist.query.like import AudioRanking, like_depth, rank_like
 from coattn_dist.query.retrieve import retrieve
 from coattn_dist.store import ClipStore, Hit, StoreUnavailable
 from coattn_dist.store.fingerprint import CheckpointMismatch, check_fingerprint
@@ -21,9 +24,11 @@ STORE_OPTIONS = {"attempts": 3, "backoff_s": 0.2, "timeout_s": 10.0, "connect_ti
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.25})
 class Retriever:
-    def __init__(self, milvus_uri: str, collection: str, dim: int, fingerprint: str):
+    def __init__(
+        self, milvus_uri: str, collection: str, dim: int, fingerprint: str, like_fusion: float
+    ):
         self.store = ClipStore(milvus_uri, collection, dim, **STORE_OPTIONS)
-        self.fingerprint = fingerprint
+        self.fingerprint, self.like_fusion = fingerprint, like_fusion
         self.checked = False
         self.roots: list[str] | None = None  # the collection's roots, read again on a miss
         # Warm (connected, the collection loaded) before reporting ready, when Milvus is up: the
@@ -43,6 +48,28 @@ class Retriever:
     async def search(self, vector: np.ndarray, k: int, rerank_depth: int) -> list[Hit]:
         await asyncio.to_thread(self._check)
         return (await asyncio.to_thread(retrieve, self.store, vector[None], k, rerank_depth))[0]
+
+    async def like(self, clip_id: str, k: int, depth: int) -> list[Result] | None:
+        """The clips most like an indexed one, itself excluded; None for an id the collection
+        does not hold (ValueError for a malformed one)."""
+        await asyncio.to_thread(self._check)
+        rows = await asyncio.to_thread(self.store.fetch, [clip_id], True, True)
+        if clip_id not in rows:
+            return None
+        row = rows[clip_id]
+        return await asyncio.to_thread(self._like, row.segments, row.vector, k, depth, clip_id)
+
+    async def search_sound(
+        self, segments: np.ndarray, vector: np.ndarray, k: int, depth: int
+    ) -> list[Result]:
+        """The clips most like a sound the ingress embedded (`query.sound`)."""
+        await asyncio.to_thread(self._check)
+        return await asyncio.to_thread(self._like, segments, vector, k, depth)
+
+    def _like(self, segments, vector, k: int, depth: int, exclude: str | None = None):
+        ranking = AudioRanking(self.like_fusion, depth)
+        hits = retrieve(self.store, vector[None], k + 1, like_depth(ranking))[0]
+        return rank_like(segments, hits, k, ranking, exclude)
 
     async def locate(self, clip_id: str) -> str | None:
         """The clip's audio URI when the service may serve it (``store.roots``: under a root the

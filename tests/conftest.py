@@ -73,7 +73,16 @@ def trained_checkpoint(small_features, tmp_path_factory) -> str:
     from coattn_dist.model import RetrievalModel
     from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1
 
-    cfg = load_config(None, ["train.epochs=15", "train.rerank_epochs=3", "model.cascade=single"])
+    # like_fusion 0.5: queries by sound go through the segment rescoring too
+    cfg = load_config(
+        None,
+        [
+            "train.epochs=15",
+            "train.rerank_epochs=3",
+            "model.cascade=single",
+            "model.like_fusion=0.5",
+        ],
+    )
     seed_everything(cfg.train.seed)
     model = RetrievalModel(cfg)
     train_stage1(model, small_features, cfg.train)

@@ -86,3 +86,39 @@ def test_config_gives_every_deployment_its_own_autoscaling_on_loopback():
     assert ServiceArgs.resolve(
         {**app["args"], "milvus_uri": "http://127.0.0.1:1"}
     ).checkpoint == str(GENERAL)
+
+
+def test_queries_by_sound_rank_as_coattn_search_does(service, service_args, indexed, capsys):
+    clip_id = sorted(indexed)[2]
+    base = [
+        "search",
+        "--checkpoint",
+        service_args["checkpoint"],
+        "--milvus-uri",
+        service_args["milvus_uri"],
+        "--collection",
+        service_args["collection"],
+        "-k",
+        "5",
+    ]
+    assert main([*base, "--like", clip_id]) == 0
+    cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    http = requests.get(f"{service}/search", params={"like": clip_id, "k": 5}, timeout=60).json()
+    assert cli["query"] == http["query"] == {"like": clip_id}
+    assert [r["clip_id"] for r in http["results"]] == [r["clip_id"] for r in cli["results"]]
+    path = str(indexed[clip_id]["path"])
+    assert main([*base, "--audio", path]) == 0
+    cli = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    with open(path, "rb") as f:
+        http = requests.post(
+            f"{service}/search", files={"audio": (path, f)}, data={"k": 5}, timeout=60
+        ).json()
+    assert [r["clip_id"] for r in http["results"]] == [r["clip_id"] for r in cli["results"]]
+    assert cli["results"][0]["clip_id"] == clip_id
+    for ours, theirs in zip(http["results"], cli["results"]):
+        assert ours["score"] == pytest.approx(theirs["score"], abs=1e-4)
+    # one query at a time, and a clear error for an unknown clip
+    assert main([*base, "a dog", "--like", clip_id]) == 2
+    assert "give one query" in capsys.readouterr().err
+    assert main([*base, "--like", "nope"]) == 2
+    assert "no clip 'nope'" in capsys.readouterr().err
