@@ -50,6 +50,7 @@ def random_checkpoint(folder: Path) -> str:
 class Run:
     seconds: float  # end to end, from loading the checkpoint to the last row stored
     steady: float  # clips/s from the first row stored to the last: the rate at scale
+    startup: float | None = None  # the job's `startup_s`: start to the first row stored
 
 
 def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
@@ -85,6 +86,7 @@ def with_ray(
     scratch: Path,
     batch_size: int | None,
     num_workers: int | None,
+    threads: int,
 ) -> Run:
     """`run_index`, with the collection's row count sampled on the side for the steady rate."""
     from coattn_dist.pipeline.runner import run_index
@@ -110,6 +112,7 @@ def with_ray(
             batch_size=batch_size,
             num_workers=num_workers,
             progress_every_s=30,
+            embed_threads=threads,
         )
     finally:
         done.set()
@@ -118,7 +121,7 @@ def with_ray(
     (t1, n1) = next(x for x in samples if x[1] == samples[-1][1])  # when the last row landed
     with ClipStore(milvus_uri, collection, 256) as store:
         assert summary.indexed == store.count() == n1 == listing.num_rows
-    return Run(summary.seconds, (n1 - n0) / (t1 - t0))
+    return Run(summary.seconds, (n1 - n0) / (t1 - t0), summary.startup_s)
 
 
 def embed_only(device: str, batch_size: int, clips: int) -> None:
@@ -166,29 +169,36 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str) -> s
     e2e = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
     steady = {k: statistics.median(r.steady for r in v) for k, v in runs.items()}
     listed = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
-    rows = [
-        ("naive loop: decode → embed → upsert, one clip at a time", "naive"),
-        ("`coattn index` (Ray Data)", "ray"),
+    rows = [("naive loop: decode → embed → upsert, one clip at a time", "naive")] + [
+        (f"`coattn index` (Ray Data), {layout(key)}", key) for key in runs if key != "naive"
     ]
     lines = [
         f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
         f"alternating runs each, medians; {machine()}; {date.today()}; load average before / "
         f"after: {load}.",
         "",
-        "| pipeline | end to end: s (runs) | clips/s | steady state: clips/s (runs) |",
-        "| --- | --- | --- | --- |",
+        "| pipeline | end to end: s (runs) | clips/s | vs naive | steady state: clips/s (runs) "
+        "| vs naive | `startup_s` (runs) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for label, key in rows:
+        startups = [r.startup for r in runs[key] if r.startup is not None]
         lines.append(
             f"| {label} | {e2e[key]:.1f} ({listed(r.seconds for r in runs[key])}) | "
-            f"{clips / e2e[key]:.2f} | {steady[key]:.2f} ({listed(r.steady for r in runs[key])}) |"
+            f"{clips / e2e[key]:.2f} | **{e2e['naive'] / e2e[key]:.2f}×** | "
+            f"{steady[key]:.2f} ({listed(r.steady for r in runs[key])}) | "
+            f"**{steady[key] / steady['naive']:.2f}×** | "
+            + (f"{statistics.median(startups):.1f} ({listed(startups)}) |" if startups else "|")
         )
-    lines.append(
-        f"| **speed-up** | | **{e2e['naive'] / e2e['ray']:.2f}×** | "
-        f"**{steady['ray'] / steady['naive']:.2f}×** |"
-    )
     lines += ["", f"`ray.init()` took {init_s:.1f} s more, not counted (a cluster is already up)."]
     return "\n".join(lines)
+
+
+def layout(key: str) -> str:
+    """ "ray-2" -> the pool that key names on this machine (`runner.embed_pool`)."""
+    threads = int(key.split("-")[1])
+    actors = max(1, (os.cpu_count() or 1) // threads)
+    return f"{actors} embed actor{'s' * (actors > 1)} × {threads} torch thread{'s' * (threads > 1)}"
 
 
 def write_section(path: Path, marker: str, text: str) -> None:
@@ -206,6 +216,13 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--batch-size", type=int, help="default: the job's own (embed-only: 16)")
     p.add_argument("--num-workers", type=int)
+    p.add_argument(
+        "--threads",
+        type=int,
+        nargs="+",
+        default=[1, os.cpu_count() or 1],
+        help="embed layouts to compare: torch threads per actor (one actor per that many CPUs)",
+    )
     p.add_argument("--checkpoint", help="default: an untrained model of the default shapes")
     p.add_argument("--write", type=Path, help="put the table into this Markdown file's section")
     p.add_argument("--embed-only", action="store_true")
@@ -222,7 +239,7 @@ def main() -> None:
 
     load = f"{os.getloadavg()[0]:.1f}"
     listing = list_folder(args.source).slice(0, args.clips)
-    runs: dict[str, list[Run]] = {"naive": [], "ray": []}
+    runs: dict[str, list[Run]] = {"naive": [], **{f"ray-{t}": [] for t in args.threads}}
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         scratch = Path(tmp)
         checkpoint = args.checkpoint or random_checkpoint(scratch)
@@ -235,19 +252,21 @@ def main() -> None:
         with milvus_lite_server(scratch / "milvus") as uri:
             for i in range(args.repeat):
                 runs["naive"].append(naive(listing, checkpoint, uri, f"naive_{i}"))
-                runs["ray"].append(
-                    with_ray(
-                        listing,
-                        checkpoint,
-                        uri,
-                        f"ray_{i}",
-                        scratch,
-                        args.batch_size,
-                        args.num_workers,
+                for t in args.threads:
+                    runs[f"ray-{t}"].append(
+                        with_ray(
+                            listing,
+                            checkpoint,
+                            uri,
+                            f"ray_{t}_{i}",
+                            scratch,
+                            args.batch_size,
+                            args.num_workers,
+                            t,
+                        )
                     )
-                )
                 print(
-                    f"run {i}: naive {runs['naive'][-1]}, ray {runs['ray'][-1]}",
+                    f"run {i}: " + ", ".join(f"{k} {v[-1]}" for k, v in runs.items()),
                     file=sys.stderr,
                     flush=True,
                 )

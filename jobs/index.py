@@ -47,6 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--num-workers", type=int, help="embedding actors (default: one per GPU, else per CPU)"
     )
+    p.add_argument(
+        "--embed-threads",
+        type=int,
+        help="torch threads per embedding actor on CPUs (default: the measured layout)",
+    )
     p.add_argument("--num-writers", type=int, default=2, help="concurrent Milvus write tasks")
     p.add_argument(
         "--storage-options",
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             roots=[source_root(args.source)] if args.source else None,
             prune=args.prune,
             reindex=args.reindex,
+            embed_threads=args.embed_threads,
         )
     except IndexingStopped as stopped:
         print(f"coattn index: stopped: {stopped}", file=sys.stderr)

@@ -3,7 +3,7 @@ actor pool.
 
 An actor loads the audio encoder (and the checkpoint's stage 1) once and then embeds batches of
 clips: the encoder runs the blocks of every clip in a batch through the CNN together. On a GPU
-node each actor holds one GPU; on CPUs each runs one torch thread, so actors scale with cores.
+node each actor holds one GPU; on CPUs each runs `threads` torch threads (`runner.embed_pool`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,11 @@ class SegmentEncoder:
     every block of the clip (the frozen features that training and evaluation cache), and adds
     ``node``, the Ray node that encoded the clip, which jobs count to show where work ran."""
 
-    def __init__(self, audio: AudioEncoderConfig, device: str | None = None):
+    def __init__(
+        self, audio: AudioEncoderConfig, device: str | None = None, threads: int | None = None
+    ):
+        if threads:  # Ray gives a fractional-CPU actor one thread; the layout may want more
+            torch.set_num_threads(threads)
         self.device = device or _default_device()
         self.encoder = build_audio_encoder(audio, self.device)
         self.node = ray.get_runtime_context().get_node_id()
@@ -74,13 +78,17 @@ class ClipEmbedder(SegmentEncoder):
     clip, plus ``vector``, the checkpoint's stage-1 embedding (unit norm)."""
 
     def __init__(
-        self, checkpoint: str, storage_options: dict | None = None, device: str | None = None
+        self,
+        checkpoint: str,
+        storage_options: dict | None = None,
+        device: str | None = None,
+        threads: int | None = None,
     ):
         device = device or _default_device()
         self.model = RetrievalModel.load(
             checkpoint, storage_options=storage_options, map_location=device
         )
-        super().__init__(self.model.cfg.audio, device)
+        super().__init__(self.model.cfg.audio, device, threads)
         self.dim = self.model.cfg.model.dim
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -38,6 +38,8 @@ EMBED_CPUS, TASK_CPUS = 0.5, 0.25
 # Clips per embedding call. On a CPU the CNN's activations for 4 clips (12 blocks) stay in cache:
 # 16 clips per call cost 25-35 % more per clip (measured, 1 and 2 threads). A GPU wants more.
 CPU_BATCH, GPU_BATCH = 4, 16
+# torch threads per embed actor on CPUs (`--embed-threads`); the layout measured in BENCHMARKS.md
+CPU_THREADS = 1
 # How long the embed pool may take to start before the job fails with Ray's "not enough resources"
 # error: long enough for an autoscaler to bring up GPU nodes, short of hanging forever.
 ACTOR_START_TIMEOUT_S = 900
@@ -55,6 +57,9 @@ class IndexSummary:
     nodes: dict[str, int]  # clips embedded per Ray node id: where the work ran
     changed: int = 0  # indexed again: the file changed since (its size or version did)
     pruned: int = 0  # removed: their file is gone from the source (with prune=True)
+    # seconds from the start to the first clip stored: the job's fixed cost (planning, workers
+    # importing their libraries, models loading) plus one batch; None when nothing was stored
+    startup_s: float | None = None
 
 
 class IndexingStopped(Exception):
@@ -78,14 +83,20 @@ class Tally:
         self.indexed: set[str] = set()
         self.failed: dict[tuple[str, str], dict] = {}
         self.node_of: dict[str, str] = {}
+        self.first_stored: float | None = None  # wall clock: the driver may be on another node
 
     def add(self, indexed: list[str], failures: list[dict], nodes: dict[str, str]) -> None:
+        if indexed and self.first_stored is None:
+            self.first_stored = time.time()
         self.indexed.update(indexed)
         self.failed.update(((f["clip_id"], f["uri"]), f) for f in failures)
         self.node_of.update(nodes)
 
     def totals(self) -> tuple[int, int]:
         return len(self.indexed), len(self.failed)
+
+    def started(self) -> float | None:
+        return self.first_stored
 
     def placement(self) -> dict[str, int]:
         return dict(Counter(self.node_of.values()))
@@ -105,14 +116,18 @@ def served(milvus_uri: str) -> Iterator[str]:
         yield uri
 
 
-def embed_pool(num_workers: int | None, batch_size: int | None) -> tuple[int, int, dict]:
+def embed_pool(
+    num_workers: int | None, batch_size: int | None, threads: int | None = None
+) -> tuple[int, int, dict]:
     """(actors, clips per call, resources of each actor): one GPU apiece when the cluster has
-    GPUs; else one actor per CPU, each with the single torch thread Ray gives a fractional CPU."""
+    GPUs; else one actor per `threads` CPUs (default `CPU_THREADS`), each running that many torch
+    threads."""
     resources = ray.cluster_resources()
     if resources.get("GPU", 0) >= 1:
         return num_workers or int(resources["GPU"]), batch_size or GPU_BATCH, {"num_gpus": 1}
+    threads = threads or CPU_THREADS
     return (
-        num_workers or max(1, int(resources.get("CPU", 1))),
+        num_workers or max(1, int(resources.get("CPU", 1)) // threads),
         batch_size or CPU_BATCH,
         {"num_cpus": EMBED_CPUS},
     )
@@ -127,9 +142,12 @@ def build_dataset(
     encoder_class: type,
     encoder_kwargs: dict,
     limits: DecodeLimits = DEFAULT_LIMITS,
+    threads: int | None = None,
 ) -> ray.data.Dataset:
     """read -> decode (CPU tasks) -> `encoder_class` (an actor pool) over `todo` (clip_id, uri)."""
-    size, batch_size, resources = embed_pool(num_workers, batch_size)
+    size, batch_size, resources = embed_pool(num_workers, batch_size, threads)
+    if "num_gpus" not in resources:
+        encoder_kwargs = {**encoder_kwargs, "threads": threads or CPU_THREADS}
     blocks = [todo.slice(i, batch_size) for i in range(0, todo.num_rows, batch_size)]
     size = min(size, len(blocks))  # an actor loads a model: none without a block to embed
     dataset = (
@@ -178,6 +196,7 @@ def run_index(
     roots: list[str] | None = None,
     prune: bool = False,
     reindex: bool = False,
+    embed_threads: int | None = None,
 ) -> IndexSummary:
     """Index every clip of `listing` (clip_id, uri, label, size, version) that the collection
     lacks or holds from an older version of its file.
@@ -187,17 +206,20 @@ def run_index(
     `prune`: also remove the rows under those roots whose file the listing no longer has.
     `reindex`: drop the collection first: every clip embedded again, with this checkpoint. Without
     it, a collection indexed with another checkpoint is refused (`store.fingerprint`).
+    `embed_threads`: torch threads per embed actor on CPUs (`embed_pool`).
 
     Raises `IndexingStopped` on a permanent error (Milvus or the object store unavailable after
     retries, a collection of another dimension); whatever was written before stays written.
     """
-    start, skipped, changed, pruned = time.monotonic(), 0, 0, 0
+    start, began, skipped, changed, pruned = time.monotonic(), time.time(), 0, 0, 0
     # the write tasks run in Ray workers, which may not share the driver's environment
     store_options = {"token": os.environ.get(TOKEN_ENV, ""), **(store_options or {})}
     tally = Tally.remote()
 
     def summary() -> IndexSummary:
-        (indexed, failed), nodes = ray.get([tally.totals.remote(), tally.placement.remote()])
+        (indexed, failed), nodes, first = ray.get(
+            [tally.totals.remote(), tally.placement.remote(), tally.started.remote()]
+        )
         seconds = time.monotonic() - start
         return IndexSummary(
             indexed,
@@ -210,6 +232,7 @@ def run_index(
             nodes,
             changed,
             pruned,
+            None if first is None else round(first - began, 2),
         )
 
     stopped: Exception | None = None
@@ -238,6 +261,7 @@ def run_index(
                     ClipEmbedder,
                     {"checkpoint": checkpoint, "storage_options": storage_options},
                     limits,
+                    embed_threads,
                 )
                 with _reporting(tally, todo.num_rows, progress_every_s):
                     dataset.write_datasink(

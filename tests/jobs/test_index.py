@@ -80,9 +80,12 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
         json.dumps(s3_server),
     ]
 
-    code, summary, err = run_cli(capsys, "index", "--manifest", "s3://e2e/manifest.csv", *common)
+    code, summary, err = run_cli(
+        capsys, "index", "--manifest", "s3://e2e/manifest.csv", "--embed-threads", "2", *common
+    )
     assert code == 0, err
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (len(good), 0, 6)
+    assert 0 < summary["startup_s"] < summary["seconds"]  # the fixed cost, reported
     assert f"[index] {len(good) + 6}/{len(good) + 6}" in err
     failures = pq.read_table(tmp_path / "failures.parquet").to_pylist()
     assert {f["uri"].rsplit("/", 1)[1]: f["kind"] for f in failures} == {
@@ -97,6 +100,7 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
         len(good),
         0,
     )
+    assert summary["startup_s"] is None  # nothing to store
 
     fs.pipe(f"e2e/audio/{new_name}", (sample_dir / "audio" / new_name).read_bytes())
     code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)

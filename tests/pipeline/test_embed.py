@@ -31,5 +31,14 @@ def test_vectors_and_segments_match_embed_clips(sample_dir, random_checkpoint, a
     torch.testing.assert_close(torch.from_numpy(out["segments"][2]), audio_encoder([waves[1]])[0])
 
 
+def test_an_embedder_runs_the_torch_threads_its_layout_gives_it(random_checkpoint):
+    before = torch.get_num_threads()
+    try:
+        ClipEmbedder(random_checkpoint, device="cpu", threads=2)
+        assert torch.get_num_threads() == 2  # the actor's process: Ray would have given it one
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_sample_rate_is_known_without_loading_weights():
     assert encoder_sample_rate(AudioEncoderConfig()) == 44100
