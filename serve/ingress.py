@@ -142,7 +142,7 @@ class Ingress:
         rerank: RERANK = 50,
     ) -> JSONResponse:
         if (q is None) == (like is None):
-            return problem(422, "give one query: q (words) or like (a clip id)", "invalid")
+            return problem(422, "q: give one query, words (q) or an indexed clip (like)", "invalid")
         if like is not None:
             return await self.flow.like(like, k, rerank)
         if not q.strip():

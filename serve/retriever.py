@@ -53,7 +53,8 @@ class Retriever:
         """The clips most like an indexed one, itself excluded; None for an id the collection
         does not hold (ValueError for a malformed one)."""
         await asyncio.to_thread(self._check)
-        rows = await asyncio.to_thread(self.store.fetch, [clip_id], True, True)
+        rescored = like_depth(AudioRanking(self.like_fusion, depth)) > 0
+        rows = await asyncio.to_thread(self.store.fetch, [clip_id], rescored, True)
         if clip_id not in rows:
             return None
         row = rows[clip_id]

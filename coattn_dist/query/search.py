@@ -79,11 +79,12 @@ class Searcher:
         id the collection does not hold."""
         check_request(["like"], k, rerank_depth)
         clock = Clock()
-        row = self.store.fetch([clip_id], with_vectors=True).get(clip_id)
+        rescored = like_depth(self.ranking(rerank_depth)) > 0
+        row = self.store.fetch([clip_id], rescored, with_vectors=True).get(clip_id)
         if row is None:
             raise KeyError(f"no clip {clip_id!r} in collection {self.store.collection!r}")
-        answer = self._like(row.segments, row.vector, k, rerank_depth, clock, exclude=clip_id)
-        return Answer({"like": clip_id}, answer, dict(clock.laps))
+        results = self._like(row.segments, row.vector, k, rerank_depth, clock, exclude=clip_id)
+        return Answer({"like": clip_id}, results, dict(clock.laps))
 
     def search_sound(self, data: bytes, name: str, k: int = 10, rerank_depth: int = 50) -> Answer:
         """The clips nearest to a sound file's bytes (`query.sound`): nothing is stored."""

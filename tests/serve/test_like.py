@@ -43,7 +43,7 @@ def test_unknown_or_malformed_ids_and_ambiguous_queries_are_4xx(service):
     neither = requests.get(f"{service}/search", timeout=30)
     for response in (both, neither):
         assert response.status_code == 422
-        assert response.json()["detail"] == "give one query: q (words) or like (a clip id)"
+        assert response.json()["detail"] == "q: give one query, words (q) or an indexed clip (like)"
 
 
 def upload(service, data: bytes, name="clip.flac", **fields):
