@@ -12,7 +12,6 @@ and whether the top 10 of the ESC-50 sample's clips is identical for every ESC-5
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import sys
@@ -25,11 +24,6 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 MARKER = "query_encoder"
-
-
-def varied_queries(n: int = 1000) -> list[str]:
-    with (REPO / "data" / "sfx" / "manifest.csv").open() as f:
-        return list(dict.fromkeys(row["caption"] for row in csv.DictReader(f)))[:n]
 
 
 def ms_per_query(encoder, queries: list[str]) -> list[float]:
@@ -62,6 +56,7 @@ def run(rounds: int) -> dict:
     from coattn_dist.model import RetrievalModel
     from coattn_dist.query.encode import QueryEncoder
     from coattn_dist.query.onnx_encode import cosines
+    from tests.harness.queries import varied_queries
 
     torch.set_num_threads(1)
     model = RetrievalModel.load(resolve_checkpoint(None))

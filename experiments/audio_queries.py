@@ -35,11 +35,11 @@ from coattn_dist.query.rerank import like_matrix  # noqa: E402
 from coattn_dist.train.run import FUSION_GRID, gain_bounds  # noqa: E402
 
 
-def gallery(paths: list[str], query_paths: list[str], encoder) -> dict:
+def gallery(paths: list[str], query_paths: list[str], encoder, cache: str) -> dict:
     """Segments and labels of every clip of `paths`; the queries are the clips of `query_paths`
     with at least one other clip of their label."""
     table = clips(pa.concat_tables([read_manifest(p) for p in paths]))
-    segments, failures = cached_clips(encoder, table, DEFAULT_CACHE, None)
+    segments, failures = cached_clips(encoder, table, cache, None)
     assert not failures, failures
     ids, labels = table["clip_id"].to_pylist(), table["label"].to_pylist()
     asked = set(
@@ -72,20 +72,20 @@ def main() -> int:
     p.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH")
     p.add_argument("--depth", type=int, default=AudioRanking().depth)
     p.add_argument("--z", type=float, default=1.645)
+    p.add_argument("--cache", default=DEFAULT_CACHE, help="feature cache (general.sh's: OUT/cache)")
     args = p.parse_args()
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     encoder = build_audio_encoder(AudioEncoderConfig())
+    view = lambda paths, asked: gallery(paths, asked, encoder, args.cache)
     galleries = {
         "val": {
-            "esc50 val -> all 414": gallery([args.esc50_csv], [f"{data}/esc50-val.jsonl"], encoder),
-            "sfx-val": gallery([f"{data}/sfx-val.csv"], [f"{data}/sfx-val.csv"], encoder),
+            "esc50 val -> all 414": view([args.esc50_csv], [f"{data}/esc50-val.jsonl"]),
+            "sfx-val": view([f"{data}/sfx-val.csv"], [f"{data}/sfx-val.csv"]),
         },
         "test": {
-            "esc50 test -> all 414": gallery(
-                [args.esc50_csv], [f"{data}/esc50-test.jsonl"], encoder
-            ),
-            "sfx-test": gallery([f"{data}/sfx-test.csv"], [f"{data}/sfx-test.csv"], encoder),
+            "esc50 test -> all 414": view([args.esc50_csv], [f"{data}/esc50-test.jsonl"]),
+            "sfx-test": view([f"{data}/sfx-test.csv"], [f"{data}/sfx-test.csv"]),
         },
     }
     results = {}

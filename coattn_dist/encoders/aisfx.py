@@ -90,6 +90,24 @@ class LogMel(nn.Module):
         return torch.log10(power @ self.fb * 10000.0 + 1.0) / SPEC_MAX
 
 
+def length_buckets(lengths: list[int], budget: int, waste: float = 1.25) -> list[list[int]]:
+    """Indices grouped by length for padded batches: shortest first, a bucket closes when its
+    longest clip would be more than `waste` times its shortest or its padded size would pass
+    `budget` samples (a clip longer than the budget gets a bucket of its own)."""
+    buckets: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        b = buckets[-1] if buckets else None
+        if (
+            b is None
+            or lengths[i] > waste * max(1, lengths[b[0]])
+            or lengths[i] * (len(b) + 1) > budget
+        ):
+            buckets.append([i])
+        else:
+            b.append(i)
+    return buckets
+
+
 def converted_weights(cache_dir: str | Path | None = None) -> Path:
     """Path of the safetensors copy of aisfx's checkpoint, converted on first use.
 
@@ -136,11 +154,13 @@ class AisfxEncoder(nn.Module):
         weights: str | Path | None = None,
         device: str | torch.device = "cpu",
         block_batch: int = 64,
+        bucket_samples: int = 2**24,
     ):
         super().__init__()
         self.hop_frames = max(1, round(segment_hop_s * SAMPLE_RATE / FRAME_HOP))
         self.cache_key = f"aisfx-hop{self.hop_frames}"  # names its cached features
         self.block_batch = block_batch
+        self.bucket_samples = bucket_samples  # padded samples per STFT: ~0.5 GB of spectrum
         self.frontend = LogMel()
         self.cnn = AisfxCNN()
         state = load_file(str(weights or converted_weights()))
@@ -159,11 +179,24 @@ class AisfxEncoder(nn.Module):
         return spec.unfold(0, BLOCK_FRAMES, self.hop_frames).transpose(1, 2)
 
     @torch.inference_mode()
+    def spectrograms(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
+        """Each clip's (frames, mels) log-mel, one padded STFT per bucket of similar lengths
+        rather than one per clip: a GPU gets work big enough to fill it. Trailing zeros change no
+        frame of a clip (the STFT pads with zeros anyway, and the peak is the clip's), so each
+        keeps exactly its own 1 + samples // FRAME_HOP frames."""
+        out: list[torch.Tensor | None] = [None] * len(waves)
+        for bucket in length_buckets([len(w) for w in waves], self.bucket_samples):
+            longest = max(len(waves[i]) for i in bucket)
+            batch = torch.zeros(len(bucket), longest, device=self.device)
+            for row, i in enumerate(bucket):
+                batch[row, : len(waves[i])] = torch.as_tensor(waves[i], device=self.device)
+            for row, spec in zip(bucket, self.frontend(batch)):
+                out[row] = spec[: 1 + len(waves[row]) // FRAME_HOP]
+        return out
+
+    @torch.inference_mode()
     def forward(self, waves: list[np.ndarray]) -> list[torch.Tensor]:
-        blocks = [
-            self.blocks(self.frontend(torch.as_tensor(w, device=self.device)[None])[0])
-            for w in waves
-        ]
+        blocks = [self.blocks(spec) for spec in self.spectrograms(waves)]
         counts = [b.shape[0] for b in blocks]
         flat = torch.cat(blocks)
         out = torch.cat([self.cnn(chunk) for chunk in flat.split(self.block_batch)])

@@ -13,6 +13,7 @@ from coattn_dist.encoders.aisfx import (
     AisfxEncoder,
     LogMel,
     converted_weights,
+    length_buckets,
 )
 
 
@@ -60,6 +61,34 @@ def test_batching_does_not_change_embeddings(sample_dir, audio_encoder):
     together = audio_encoder(waves + [waves[0][: SAMPLE_RATE // 2]])
     for w, t in zip(waves, together):
         torch.testing.assert_close(audio_encoder([w])[0], t, atol=1e-4, rtol=1e-4)
+
+
+def test_batched_front_end_equals_the_per_clip_one(sample_dir, audio_encoder):
+    """Clips of many lengths (shorter than a block, odd sample counts, two buckets, one clip
+    over the bucket budget) through the padded STFT: each clip's log-mel and embeddings as if
+    it ran alone."""
+    waves = [load(str(p), SAMPLE_RATE) for p in sorted((sample_dir / "audio").glob("*.flac"))[:4]]
+    cuts = [waves[0][:1000], waves[1][: SAMPLE_RATE + 7], waves[2], waves[3][:-333]]
+    cuts.append(np.concatenate(waves[:3]))  # 15 s: past the budget below, a bucket of its own
+    encoder = AisfxEncoder(bucket_samples=3 * len(waves[2]))
+    alone = [audio_encoder.frontend(torch.as_tensor(w)[None])[0] for w in cuts]
+    batched = encoder.spectrograms(cuts)
+    for a, b in zip(alone, batched):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() <= 1e-4
+    for a, b in zip(encoder(cuts), [audio_encoder([w])[0] for w in cuts]):
+        assert F.cosine_similarity(a, b).min() >= 0.9999
+
+
+def test_length_buckets_bound_padding_and_size():
+    lengths = [100, 5000, 120, 110, 4900, 90000, 5100]
+    buckets = length_buckets(lengths, budget=20000)
+    assert sorted(i for b in buckets for i in b) == list(range(len(lengths)))
+    for b in buckets:
+        sizes = [lengths[i] for i in b]
+        assert max(sizes) <= 1.25 * min(sizes)
+        assert max(sizes) * len(b) <= 20000 or len(b) == 1
+    assert [lengths[i] for i in buckets[-1]] == [90000]  # over the budget: alone
 
 
 def test_same_class_clips_are_closer_than_different_classes(small_features):

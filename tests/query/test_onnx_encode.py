@@ -1,10 +1,8 @@
 """The ONNX query encoder against the torch one it replaces on CPUs: the shipped checkpoint, real
 MiniLM, a thousand varied captions and the ESC-50 sample's clips."""
 
-import csv
 import logging
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,8 +17,7 @@ from coattn_dist.query import onnx_encode
 from coattn_dist.query.embed import embed_clips
 from coattn_dist.query.encode import QueryEncoder
 from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder, cosines
-
-CORPUS = Path(__file__).resolve().parents[2] / "data" / "sfx" / "manifest.csv"
+from tests.harness.queries import varied_queries
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +37,6 @@ def shipped():
 @pytest.fixture(scope="module")
 def encoders(shipped, text_encoder, exports):
     return QueryEncoder(shipped, text_encoder), QueryEncoder.for_model(shipped)
-
-
-def varied_queries(n: int = 1000) -> list[str]:
-    """Corpus captions of every package (one to a dozen words), in file order, no repeats."""
-    with CORPUS.open() as f:
-        captions = dict.fromkeys(row["caption"] for row in csv.DictReader(f))
-    return list(captions)[:n]
 
 
 def test_the_cpu_default_is_onnx_and_agrees_with_torch_on_a_thousand_queries(encoders, exports):
