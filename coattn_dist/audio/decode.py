@@ -13,8 +13,6 @@ from fractions import Fraction
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio
 
 from coattn_dist.audio.errors import (
     BadChannelsError,
@@ -193,15 +191,20 @@ def _ogg_is_truncated(data: bytes) -> bool:
 def _resample(mono: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
     if orig_rate == target_rate:
         return mono
+    import torch  # here, not at the top: a decode task whose clips are at the rate never loads it
+
     return _resampler(orig_rate, target_rate)(torch.from_numpy(mono)).numpy()
 
 
 @functools.lru_cache(maxsize=32)
-def _resampler(orig_rate: int, target_rate: int) -> torchaudio.transforms.Resample:
-    """Kernel built once per rate pair: building costs ~3x applying it to a 5 s clip.
+def _resampler(orig_rate: int, target_rate: int):
+    """torchaudio's Resample, built once per rate pair: building costs ~3x applying it to a 5 s
+    clip.
 
     Common rates are exact. Off-grid ones (44101 Hz) use the nearest ratio with a denominator
     up to `_MAX_RATE_TERM`, shifting time and pitch by < 0.1 % (4e-6 for 44101 -> 16000 Hz).
     """
+    import torchaudio
+
     ratio = Fraction(target_rate, orig_rate).limit_denominator(_MAX_RATE_TERM)
     return torchaudio.transforms.Resample(ratio.denominator, ratio.numerator)

@@ -7,11 +7,13 @@ Two interfaces, each a callable module:
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from coattn_dist.config import AudioEncoderConfig, TextEncoderConfig
 from coattn_dist.encoders.aisfx import AisfxEncoder
-from coattn_dist.encoders.huggingface import HFAudioEncoder, HFTextEncoder
+
+if TYPE_CHECKING:
+    import torch
 
 
 def minilm_path() -> str:
@@ -24,18 +26,20 @@ def minilm_path() -> str:
 def build_audio_encoder(cfg: AudioEncoderConfig, device: str | torch.device = "cpu"):
     if cfg.name == "aisfx":
         return AisfxEncoder(segment_hop_s=cfg.segment_hop_s, device=device)
+    from coattn_dist.encoders.huggingface import HFAudioEncoder  # transformers: 1 s to import
+
     return HFAudioEncoder(cfg.name, segment_hop_s=cfg.segment_hop_s, device=device)
 
 
 def build_text_encoder(cfg: TextEncoderConfig, device: str | torch.device = "cpu"):
+    from coattn_dist.encoders.huggingface import HFTextEncoder
+
     name = minilm_path() if cfg.name == "minilm" else cfg.name
     return HFTextEncoder(name, max_tokens=cfg.max_tokens, device=device)
 
 
 __all__ = [
     "AisfxEncoder",
-    "HFAudioEncoder",
-    "HFTextEncoder",
     "build_audio_encoder",
     "build_text_encoder",
     "minilm_path",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import time
+from typing import TYPE_CHECKING
 
 import fsspec
 import numpy as np
@@ -27,9 +28,11 @@ from coattn_dist.audio import (
 from coattn_dist.audio.decode import check_size, read_capped
 from coattn_dist.audio.paths import listed_uri
 from coattn_dist.data import AUDIO_EXTENSIONS, clip_id_for, clips, read_manifest
-from coattn_dist.store import ClipStore
-from coattn_dist.store.milvus import LABEL_MAX_BYTES, URI_MAX_BYTES, check_clip_id
 from coattn_dist.store.roots import is_under
+from coattn_dist.store.rows import LABEL_MAX_BYTES, URI_MAX_BYTES, check_clip_id
+
+if TYPE_CHECKING:  # read tasks never touch Milvus: no pymilvus import in them
+    from coattn_dist.store import ClipStore
 
 # size and version (an ETag or an mtime) say whether the file changed since it was indexed;
 # -1 and "" where the source does not tell (a manifest), and such a clip is never re-embedded

@@ -33,16 +33,13 @@ from pymilvus.client import entity_helper
 from pymilvus.exceptions import MilvusException
 
 from .codec import MAX_CHARS, decode_segments, encode_segments
+from .rows import ID_MAX_BYTES, LABEL_MAX_BYTES, URI_MAX_BYTES, VERSION_MAX_BYTES, check_clip_id
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 TOKEN_ENV = "COATTN_MILVUS_TOKEN"
-ID_MAX_BYTES = 64
-URI_MAX_BYTES = 2048
-LABEL_MAX_BYTES = 256
-VERSION_MAX_BYTES = 128  # an ETag, an mtime: what says the file behind a URI changed
 INDEX_TYPES = ("FLAT", "IVF_FLAT", "HNSW")
 _BUILD_PARAMS = {"FLAT": {}, "IVF_FLAT": {"nlist": 1024}, "HNSW": {"M": 16, "efConstruction": 200}}
 _UPSERT_BATCH = 256  # <= 12 MB per request even with 32 segments of 512-d per clip
@@ -113,24 +110,6 @@ def is_transient(error: BaseException) -> bool:
         message = str(error.message).lower()
         return any(word in message for word in _TRANSIENT_WORDS)
     return False
-
-
-def check_clip_id(clip_id: str) -> str:
-    """Ids end up inside filter expressions (ours and pymilvus' iterator, which does not escape),
-    so quotes, backslashes and control characters are refused up front."""
-    if (
-        not isinstance(clip_id, str)
-        or not clip_id
-        or len(clip_id.encode()) > ID_MAX_BYTES
-        or '"' in clip_id
-        or "\\" in clip_id
-        or not clip_id.isprintable()
-    ):
-        raise ValueError(
-            f"invalid clip_id {clip_id!r}: need 1-{ID_MAX_BYTES} bytes of printable "
-            'text without " or \\'
-        )
-    return clip_id
 
 
 def _ids_filter(ids: Sequence[str]) -> str:
