@@ -1,10 +1,11 @@
 """How a query by sound should rank: stage 1 alone (audio-audio cosine of stage-1 vectors) or
 rescored by segment max-sim, and with which weight. A clip is the query, every other clip of the
 gallery a candidate, same label = relevant, the clip itself never counted. The weight is chosen
-on validation galleries (ESC-50's validation clips against all 414, the corpus' sfx-val concepts)
-by the fusion rule of training (`train.run.gain_bounds`: the best lower bound of the per-query
-gain over stage 1), then reported on the test galleries (ESC-50's test clips against all 414,
-sfx-test). Writes audio_queries.json / .md / .png.
+on held-out validation galleries (ESC-50's validation clips among themselves, the corpus' sfx-val
+concepts) by the fusion rule of training (`train.run.gain_bounds`: the best lower bound of the
+per-query gain over stage 1), then reported on the test galleries: ESC-50's test clips among
+themselves and against all 414 (a collection that holds the clips a checkpoint trained on), and
+sfx-test. Writes audio_queries.json / .md / .png.
 
     python experiments/audio_queries.py DATA ESC50_CSV OUT --checkpoint NAME=PATH ...
 """
@@ -80,10 +81,11 @@ def main() -> int:
     view = lambda paths, asked: gallery(paths, asked, encoder, args.cache)
     galleries = {
         "val": {
-            "esc50 val -> all 414": view([args.esc50_csv], [f"{data}/esc50-val.jsonl"]),
+            "esc50 val": view([f"{data}/esc50-val.jsonl"], [f"{data}/esc50-val.jsonl"]),
             "sfx-val": view([f"{data}/sfx-val.csv"], [f"{data}/sfx-val.csv"]),
         },
         "test": {
+            "esc50 test": view([f"{data}/esc50-test.jsonl"], [f"{data}/esc50-test.jsonl"]),
             "esc50 test -> all 414": view([args.esc50_csv], [f"{data}/esc50-test.jsonl"]),
             "sfx-test": view([f"{data}/sfx-test.csv"], [f"{data}/sfx-test.csv"]),
         },
