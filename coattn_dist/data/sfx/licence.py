@@ -26,6 +26,9 @@ PACKAGE_LICENCES = {
     "widelands": "GPL-2+",
     "lincity-ng": "GPL-2+",  # "dual-licensed under the GPL and CC-BY-SA-2.0"; Debian uses the GPL
 }
+# Packages that install a source folder under another name: (installed prefix, source folder), so
+# a copyright stanza's source-tree glob (Lugaru's ``Data/*``) reaches the installed files.
+SOURCE_ROOTS = {"lugaru": ("usr/share/games/lugaru/", "Data/")}
 
 
 def parse_copyright(text: str) -> list[tuple[list[str], str, str]]:
@@ -88,6 +91,7 @@ class Licences:
 
     def __init__(self, package: str, docs: dict[str, str], paths: list[str] = ()):
         self.default = PACKAGE_LICENCES.get(game_of(package), "unknown")
+        self.root = SOURCE_ROOTS.get(game_of(package), ("", ""))
         copyright = next((t for p, t in docs.items() if p.endswith(f"doc/{package}/copyright")), "")
         self.stanzas = parse_copyright(copyright)
         patterns = [
@@ -104,6 +108,9 @@ class Licences:
                 self.cc0.update(hits)
 
     def __call__(self, path: str) -> str:
+        installed, source = self.root
+        if installed and path.startswith(installed):
+            path = source + path[len(installed) :]
         licence = self.default
         for globs, name, _ in self.stanzas:
             if any(glob_matches(g, path) for g in globs):

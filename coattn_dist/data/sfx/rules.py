@@ -5,7 +5,8 @@ A rule maps a pattern over the path's words (``captions.path_text``) to a drop r
 ``music``, ``speech`` (voices, narration, unit acknowledgements), ``ui`` (interface beeps,
 clicks, alerts), ``synthetic`` (magic, spells, lasers, sci-fi and other designed sounds),
 ``fantasy`` (creatures that do not exist: a caption could only invent what they sound like),
-``duplicate`` (a copy of another package's recording).
+``duplicate`` (a copy of another package's recording), ``surplus`` (more takes of one sound
+than a concept needs).
 """
 
 from __future__ import annotations
@@ -119,6 +120,13 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
     "lincity-ng": [
         (r"\b(click|window (open|close)|build|raze|substation (on|off))\b", "ui"),
     ],
+    "lugaru": [
+        (r"\brabbit\b|\bclaw slice\b", "fantasy"),  # Lugaru's rabbits fight and talk
+        (r"\b(console (fail|success)|alarm)\b", "ui"),
+    ],
+    "extremetuxracer": [(r"\bpickup\b", "ui")],
+    # one keyboard's 86 keys, pressed and released: the presses of one row are plenty
+    "bucklespring": [(r"\bwav 1(\d| [a-f]) 0$", None), (r".", "surplus")],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

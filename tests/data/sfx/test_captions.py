@@ -89,6 +89,21 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "airplane_jet",
             "a jet airplane flies over",
         ),  # fmt: skip
+        ("lugaru-data", "Sounds/FootStepSnow2.ogg", "footstep_snow", "a footstep in the snow"),
+        ("extremetuxracer-data", "sounds/ice_slide.wav", "slide_ice", "someone slides on ice"),
+        (
+            "torcs-data",
+            "data/sound/lamborghinidiablo.wav",
+            "race_car_engine",
+            "a racing car engine roars",
+        ),
+        ("torcs-data", "data/sound/skid_tyres.wav", "tyre_skid", "car tyres skid"),
+        (
+            "bucklespring-data",
+            "usr/share/buckle/wav/1a-0.wav",
+            "key_press",
+            "a keyboard key is pressed",
+        ),
     ],
 )
 def test_path_to_caption(package, path, label, canonical):
@@ -102,6 +117,7 @@ def test_unrecognisable_paths_get_no_caption():
     )
     assert name_clip("0ad-data", "audio/attack/fire/sz_11.ogg") is None
     assert name_clip("lincity-ng-data", "sounds/ResidentialHigh1.wav") is None  # a building
+    assert name_clip("torcs-data", "data/sound/gear_change1.wav") is None  # a game event
 
 
 def test_docs_hint_names_what_the_path_does_not():

@@ -55,3 +55,17 @@ def test_free_text_packages_get_their_stated_licence_and_cc0_items():
     assert lic("x/Sound.ocg/Structures.ocg/Elevator.ocg/Start.ogg") == "CC-BY-3.0"
     assert lic("x/Sound.ocg/Hits.ocg/Rock.ocg/RockHit4.ogg") == "CC-BY-3.0"
     assert lic("x/Sound.ocg/UI.ocg/Click2.ogg") == "CC-BY-3.0"  # names two files: ambiguous
+
+
+def test_a_source_folder_installed_under_another_name_keeps_its_stanza():
+    copyright = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+License: GPL-2+
+
+Files: Data/*
+License: CC-BY-SA-3.0
+"""
+    lic = Licences("lugaru-data", {"usr/share/doc/lugaru-data/copyright": copyright})
+    assert lic("usr/share/games/lugaru/Sounds/Bark.ogg") == "CC-BY-SA-3.0"
+    assert lic("usr/share/doc/lugaru-data/README") == "GPL-2+"

@@ -32,6 +32,13 @@ from coattn_dist.data.sfx.rules import drop_reason, is_audio
         ("supertuxkart-data", "data/sfx/nitro.ogg", "synthetic"),
         ("any-data", "sounds/laser_shot.wav", "synthetic"),
         ("any-data", "menu/button_click.wav", "ui"),
+        ("lugaru-data", "Sounds/RabbitChitter2.ogg", "fantasy"),
+        ("lugaru-data", "Sounds/Music1Snow.ogg", "music"),
+        ("lugaru-data", "Sounds/Growl2.ogg", None),
+        ("extremetuxracer-data", "sounds/pickup1.wav", "ui"),
+        ("bucklespring-data", "usr/share/buckle/wav/1a-0.wav", None),  # a press of the top row
+        ("bucklespring-data", "usr/share/buckle/wav/1a-1.wav", "surplus"),  # its release
+        ("bucklespring-data", "usr/share/buckle/wav/3b-0.wav", "surplus"),  # another row
     ],
 )
 def test_drop_reasons(package, path, reason):
