@@ -50,6 +50,7 @@ class ModelConfig:
     # final score = fusion * stage1 + (1 - fusion) * stage2, until validation picks it
     # (train.choose_fusion)
     fusion: float = 0.5
+    multi_fusion: float = 0.5  # the same for queries naming several events ("A, then B")
     # queries by sound (query.like): stage 1's weight against segment max-sim over its top
     # candidates; training chooses it on validation clips (train.choose_fusion); 1.0: stage 1 alone
     like_fusion: float = 1.0

@@ -291,8 +291,10 @@ class CoAttentionReranker(nn.Module):
         self.score = AlignmentScore(d, m.align_sharpness, m.order_weight)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
         # stage 1's weight in the final score: chosen on validation after training and saved with
-        # this reranker, so each cascade keeps its own (1.0 where the reranker cannot help)
+        # this reranker, so each cascade keeps its own (1.0 where the reranker cannot help); one
+        # for queries of one event, one for queries naming several (data.scenes.several_events)
         self.register_buffer("fusion", torch.tensor(m.fusion))
+        self.register_buffer("multi_fusion", torch.tensor(m.multi_fusion))
 
     def forward(self, tokens, token_mask, segments, segment_mask) -> torch.Tensor:
         """Scores of aligned pairs: row i of the text batch with row i of the audio batch -> (P,)."""
@@ -313,9 +315,19 @@ class RetrievalModel(nn.Module):
         self.stage1 = DualEncoder(cfg)
         self.reranker = CoAttentionReranker(cfg)
 
-    def fuse(self, stage1_scores: torch.Tensor, stage2_scores: torch.Tensor) -> torch.Tensor:
-        """The final ranking score: both are cosines, so a convex mix needs no calibration."""
+    def fuse(
+        self,
+        stage1_scores: torch.Tensor,
+        stage2_scores: torch.Tensor,
+        several: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The final ranking score: both are cosines, so a convex mix needs no calibration.
+        `several` (bool, broadcast against the scores) marks pairs whose query names several
+        events, which take the multi-event weight: order and co-occurrence are what the reranker
+        sees and stage 1 pools away, so one weight cannot serve both kinds of query."""
         w = self.reranker.fusion
+        if several is not None:
+            w = torch.where(several, self.reranker.multi_fusion, w)
         return w * stage1_scores + (1.0 - w) * stage2_scores
 
     def fingerprint(self) -> str:
@@ -366,6 +378,8 @@ class RetrievalModel(nn.Module):
             state = {k: v for k, v in state.items() if not k.startswith("reranker.")}
             state.update({f"reranker.{k}": v for k, v in _read(fs, path).items()})
         model = cls(cfg)
+        if "reranker.multi_fusion" not in state:  # written before query kinds had their own weight
+            state["reranker.multi_fusion"] = state["reranker.fusion"]
         missing = sorted(set(model.state_dict()) - set(state))
         if missing:
             raise ValueError(

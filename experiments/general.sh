@@ -15,7 +15,7 @@ COATTN=${COATTN:-.venv/bin/coattn}
 # minetest-mod-homedecor, ufoai-sound.
 PACKAGES="0ad-data openclonk-data megaglest-data wesnoth-1.16-data widelands-data supertuxkart-data
   gcompris-qt-data lincity-ng-data scorched3d-data lugaru-data extremetuxracer-data torcs-data
-  bucklespring-data"
+  bucklespring-data brainparty-data micropolis-data simutrans-pak64"
 D=$OUT/data
 CACHE=$OUT/cache
 TRAIN=(--cascades single --cache "$CACHE" --config experiments/general.yaml)
@@ -33,20 +33,25 @@ train() {  # NAME, then coattn train's manifest flags
 # No ESC-50 clip and no clip of the outside package: zero-shot ESC-50, the outside package.
 # Multi-event scenes train the reranker only (stage 1 pools them away and learns worse from them).
 train corpus --manifest "$D/sfx-train.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl" \
-  --val-manifest "$D/sfx-val.csv"
+  --val-manifest "$D/sfx-val.csv" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
 # ESC-50's training split alone (the old recipe); with the corpus further down: ESC-50 by source.
-train esc50 --manifest "$D/esc50-train.jsonl" --val-manifest "$D/esc50-val.jsonl"
-# The shipped one: every clip the project may use; validation is a tenth of the recordings.
+train esc50 --manifest "$D/esc50-train.jsonl" --val-manifest "$D/esc50-val.jsonl" \
+  --multi-val-manifest "$D/scenes-val.jsonl"
+# The shipped one: every clip the project may use; validation is a tenth of the recordings, and
+# for queries naming several events the validation scenes (new mixes of clips it trains on).
 train general --manifest "$D/esc50-train.jsonl" --manifest "$D/esc50-val.jsonl" \
   --manifest "$D/esc50-test.jsonl" --manifest "$D/manifest.csv" \
-  --rerank-manifest "$D/scenes-sfx-train.jsonl" --rerank-manifest "$D/scenes-train.jsonl"
+  --rerank-manifest "$D/scenes-sfx-train.jsonl" --rerank-manifest "$D/scenes-train.jsonl" \
+  --multi-val-manifest "$D/scenes-val.jsonl" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
 mkdir -p "$SHIP" && cp -r "$OUT/ckpt/general/." "$SHIP/"
 # Every corpus clip and still no ESC-50 clip: zero-shot ESC-50 (validation: a tenth of the recordings).
-train corpus-all --manifest "$D/manifest.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl"
+train corpus-all --manifest "$D/manifest.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl" \
+  --multi-val-manifest "$D/scenes-sfx-val.jsonl"
 # ESC-50 by source with the corpus.
 train esc50+corpus --manifest "$D/esc50-train.jsonl" --manifest "$D/sfx-train.csv" \
   --rerank-manifest "$D/scenes-sfx-train.jsonl" --rerank-manifest "$D/scenes-train.jsonl" \
-  --val-manifest "$D/esc50-val.jsonl" --val-manifest "$D/sfx-val.csv"
+  --val-manifest "$D/esc50-val.jsonl" --val-manifest "$D/sfx-val.csv" \
+  --multi-val-manifest "$D/scenes-val.jsonl" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
 # Ten ESC-50 classes never trained on, with and without the corpus (report-unseen/).
 CONFIG=experiments/general.yaml experiments/unseen_classes.sh "$OUT" "$D/manifest.csv"
 

@@ -133,22 +133,16 @@ def main() -> int:
         train_reranker(
             model, sets[train_set], run_cfg.train, log_line(name), validation(model, val, depth)
         )
-        single = choose_fusion(model, val, depth)
-        scenes = choose_fusion(model, val_scenes, depth)  # scored, not kept: its own best mix
-        model.reranker.fusion.fill_(single["weight"])
+        single = choose_fusion(model, val, depth, multi_val=val_scenes)
+        scenes = single["multi"]  # the weight for queries naming several events, on scenes
         results["reranker"][name] = {
-            "sfx-val": {
-                "stage1": single["grid"]["1.0"],
-                "reranked": single["val_mAP@10"],
-                "reranker alone": single["grid"]["0.0"],
-                "fusion": single["weight"],
-            },
-            "scenes-sfx-val": {
-                "stage1": scenes["grid"]["1.0"],
-                "reranked": scenes["val_mAP@10"],
-                "reranker alone": scenes["grid"]["0.0"],
-                "fusion": scenes["weight"],
-            },
+            test: {
+                "stage1": m["grid"]["1.0"],
+                "reranked": m["val_mAP@10"],
+                "reranker alone": m["grid"]["0.0"],
+                "fusion": m["weight"],
+            }
+            for test, m in (("sfx-val", single), ("scenes-sfx-val", scenes))
         }
     results["best_stage1"] = best
     (out / "levers.json").write_text(json.dumps(results, indent=1))

@@ -36,6 +36,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="validation manifest, repeatable (default: a tenth of the recordings, held out whole)",
     )
     p.add_argument(
+        "--multi-val-manifest",
+        action="append",
+        default=[],
+        help="validation queries naming several events (e.g. scenes), repeatable: they choose the "
+        "reranker's weight for such queries when the validation set has few or none",
+    )
+    p.add_argument(
         "--rerank-manifest",
         action="append",
         default=[],
@@ -87,6 +94,9 @@ def run(args: argparse.Namespace) -> int:
         )
 
     train, val = features("train", table), features("val", val_table)
+    multi_val = None
+    if args.multi_val_manifest:
+        multi_val = features("multi-event val", read(args.multi_val_manifest))
     rerank_train = None
     if args.rerank_manifest:
         rerank_train = features("rerank", pa.concat_tables([table, read(args.rerank_manifest)]))
@@ -102,10 +112,18 @@ def run(args: argparse.Namespace) -> int:
             args.storage_options,
             args.num_workers,
             rerank_train=rerank_train,
+            multi_val=multi_val,
         )
     else:
         result = train_all(
-            cfg, train, val, cascades, args.out, args.storage_options, rerank_train=rerank_train
+            cfg,
+            train,
+            val,
+            cascades,
+            args.out,
+            args.storage_options,
+            rerank_train=rerank_train,
+            multi_val=multi_val,
         )
     stages = dict.fromkeys(e["stage"] for e in result["history"])
     summary = {

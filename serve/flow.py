@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from coattn_dist.audio import AudioError, TooLargeError
+from coattn_dist.data.scenes import several_events
 from coattn_dist.query.answer import Answer, Clock, ranked_by_stage1
 from coattn_dist.store import StoreUnavailable
 from coattn_dist.store.fingerprint import CheckpointMismatch
@@ -114,7 +115,7 @@ class SearchFlow:
         degraded = None
         try:
             if rerank:
-                ranked = self.reranker.search.remote(tokens, vector, k, rerank)
+                ranked = self.reranker.search.remote(tokens, vector, k, rerank, several_events(q))
                 try:
                     results, laps = await within(ranked, left(self.deadlines.rank_s))
                 except (StoreUnavailable, CheckpointMismatch):

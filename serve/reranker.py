@@ -43,23 +43,28 @@ class Reranker:
         rerank_hits(self.model, [torch.randn(6, m.text_dim)], [hits], [10])
 
     async def search(
-        self, tokens: np.ndarray, vector: np.ndarray, k: int, depth: int
+        self, tokens: np.ndarray, vector: np.ndarray, k: int, depth: int, several: bool = False
     ) -> tuple[list[Result], dict[str, float]]:
         """The query's top `k` of its `depth` stage-1 candidates, and the retrieve and rerank
-        milliseconds as this replica saw them."""
+        milliseconds as this replica saw them; `several`: the query names several events (its
+        fusion weight, `data.scenes.several_events`)."""
         clock = Clock()
         hits = await self.retriever.search.remote(vector, k, depth)
         clock.lap("retrieve")
-        results = await self._rerank(tokens, hits, k)
+        results = await self._rerank(tokens, hits, k, several)
         clock.lap("rerank")
         return results, {stage: clock.laps[stage] for stage in ("retrieve", "rerank")}
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.002)
     async def _rerank(
-        self, tokens: list[np.ndarray], hits: list[list[Hit]], ks: list[int]
+        self,
+        tokens: list[np.ndarray],
+        hits: list[list[Hit]],
+        ks: list[int],
+        several: list[bool],
     ) -> list[list[Result]]:
         queries = [torch.tensor(t) for t in tokens]  # a copy: arrays from Ray are read-only
-        return await asyncio.to_thread(rerank_hits, self.model, queries, hits, ks)
+        return await asyncio.to_thread(rerank_hits, self.model, queries, hits, ks, several)
 
     async def ping(self) -> bool:
         return True

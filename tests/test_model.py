@@ -222,6 +222,20 @@ def test_a_checkpoint_of_an_older_model_is_refused_clearly(tmp_path):
         RetrievalModel.load(uri)
 
 
+def test_a_checkpoint_from_before_query_kinds_uses_its_one_weight_for_both(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    uri = str(tmp_path / "ckpt")
+    model = model_with("single", dim=64)
+    model.reranker.fusion.fill_(0.7)
+    model.save(uri)
+    state = load_file(f"{uri}/model.safetensors")
+    del state["reranker.multi_fusion"]
+    save_file(state, f"{uri}/model.safetensors")
+    loaded = RetrievalModel.load(uri)
+    assert loaded.reranker.multi_fusion.item() == pytest.approx(0.7)
+
+
 def test_projection_kinds_train_what_they_say():
     import torch
 

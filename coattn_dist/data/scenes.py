@@ -29,6 +29,9 @@ OVERLAP_JOINS = [" while ", " as ", " and at the same time "]
 _SEQUENCE_JOIN = re.compile(
     "|".join(re.escape(j) for j in sorted(SEQUENCE_JOINS, key=len, reverse=True))
 )
+_ANY_JOIN = re.compile(
+    "|".join(re.escape(j) for j in sorted(SEQUENCE_JOINS + OVERLAP_JOINS, key=len, reverse=True))
+)
 
 
 @dataclass
@@ -50,6 +53,12 @@ def swap_events(caption: str) -> str:
         return ""
     joins = _SEQUENCE_JOIN.findall(caption)
     return phrases[-1] + "".join(j + p for j, p in zip(joins, phrases[-2::-1]))
+
+
+def several_events(caption: str) -> bool:
+    """Whether the caption names several events in sequence or at once ("A, then B", "A while
+    B"): the queries the reranker's multi-event weight serves (`model.RetrievalModel.fuse`)."""
+    return len(_ANY_JOIN.split(caption)) > 1
 
 
 def caption_for(

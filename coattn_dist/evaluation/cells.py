@@ -22,7 +22,7 @@ from coattn_dist.query.embed import (
     embed_texts,
     stage1_matrix,
 )
-from coattn_dist.query.rerank import rerank, rerank_matrix
+from coattn_dist.query.rerank import rerank, rerank_matrix, several_flags
 
 STAGE1 = "stage1"
 # Identical inputs score up to ~2e-7 apart in different rows of one batch: closer is a tie.
@@ -52,7 +52,8 @@ def metrics_for(model: RetrievalModel, system: str, data: Features, depth: int) 
     ms = 0.0
     if system != STAGE1:
         start = time.perf_counter()
-        scores = rerank_matrix(model, scores, data.tokens, data.segments, depth)
+        kinds = several_flags(data.texts)
+        scores = rerank_matrix(model, scores, data.tokens, data.segments, depth, several=kinds)
         ms = (time.perf_counter() - start) * 1000 / len(data.texts)
     out = retrieval_metrics(scores, data.relevant)
     out["mAP@10_multi"] = map_at_k(scores, data.relevant, 10)
@@ -75,16 +76,21 @@ def order_accuracy(
     as a miss: a system that cannot tell the orders apart must not score 0.5 by luck."""
     index = {cid: i for i, cid in enumerate(data.clip_ids)}
     rows = [r for r in order if r["clip_id"] in index]
-    tokens = cached_texts(
-        text_encoder, [r["caption"] for r in rows] + [r["swapped"] for r in rows], None
-    )
+    texts = [r["caption"] for r in rows] + [r["swapped"] for r in rows]
+    tokens = cached_texts(text_encoder, texts, None)
     segments = [data.segments[index[r["clip_id"]]] for r in rows] * 2
     out = {}
     for name, model in systems.items():
         scores = (embed_texts(model, tokens) * embed_clips(model, segments)).sum(1)
         if name != STAGE1:  # each caption against its own scene: the ranking's own rerank
             scores = torch.cat(
-                rerank(model, tokens, [[seg] for seg in segments], list(scores[:, None]))
+                rerank(
+                    model,
+                    tokens,
+                    [[seg] for seg in segments],
+                    list(scores[:, None]),
+                    several_flags(texts),
+                )
             )
         out[name] = float((scores[: len(rows)] > scores[len(rows) :] + TIE).float().mean())
     return out

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from coattn_dist.data.scenes import several_events
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.answer import Result
 from coattn_dist.query.embed import (
@@ -35,10 +36,12 @@ def rerank(
     tokens: list[torch.Tensor],
     candidates: list[list[torch.Tensor]],
     stage1: list[torch.Tensor],
+    several: list[bool] | None = None,
 ) -> list[torch.Tensor]:
     """Each query's (n_tokens, D) features against its own candidates' (n_segments, D) features,
-    with their stage-1 scores -> each query's fused scores. Every (query, candidate) pair goes
-    through one forward pass: a batch of queries costs one pass, not one per query."""
+    with their stage-1 scores -> each query's fused scores; `several` says which queries name
+    several events (`several_flags`; None: none). Every (query, candidate) pair goes through one
+    forward pass: a batch of queries costs one pass, not one per query."""
     counts = [len(c) for c in candidates]
     tok, tok_mask = pad_tokens(model, tokens)
     seg, seg_mask = pad_segments(model, [s for c in candidates for s in c])
@@ -46,15 +49,25 @@ def rerank(
         torch.tensor(counts, device=tok.device)
     )
     stage2 = model.reranker(tok[owner], tok_mask[owner], seg, seg_mask)
-    return list(model.fuse(torch.cat(stage1), stage2).split(counts))
+    kinds = torch.tensor(several or [False] * len(tokens), device=tok.device)[owner]
+    return list(model.fuse(torch.cat(stage1), stage2, kinds).split(counts))
+
+
+def several_flags(texts: list[str]) -> list[bool]:
+    """Per query, whether it names several events: which fusion weight it takes."""
+    return [several_events(t) for t in texts]
 
 
 def rerank_hits(
-    model: RetrievalModel, tokens: list[torch.Tensor], hits: list[list[Hit]], ks: list[int]
+    model: RetrievalModel,
+    tokens: list[torch.Tensor],
+    hits: list[list[Hit]],
+    ks: list[int],
+    several: list[bool] | None = None,
 ) -> list[list[Result]]:
     """Each query's top-`k` of its Milvus candidates by fused score. Candidates that carry segment
     features (float16 as stored, widened exactly) are rescored, all such queries in one pass;
-    without them the stage-1 score ranks."""
+    without them the stage-1 score ranks. `several`: as in `rerank`."""
     device = model_device(model)
     stage1 = [
         torch.tensor([h.score for h in hs], dtype=torch.float32, device=device) for hs in hits
@@ -65,7 +78,11 @@ def rerank_hits(
         widen = lambda h: torch.tensor(h.segments, dtype=torch.float32, device=device)
         candidates = [[widen(h) for h in hits[i]] for i in todo]
         fused = rerank(
-            model, [tokens[i].to(device) for i in todo], candidates, [stage1[i] for i in todo]
+            model,
+            [tokens[i].to(device) for i in todo],
+            candidates,
+            [stage1[i] for i in todo],
+            [several[i] for i in todo] if several else None,
         )
         for i, f in zip(todo, fused):
             scores[i] = f
@@ -85,10 +102,11 @@ def rerank_matrix(
     segments: list[torch.Tensor],
     depth: int,
     chunk: int = 2048,
+    several: list[bool] | None = None,
 ) -> torch.Tensor:
     """Each query's top-`depth` clips of the (Q, C) stage-1 `scores` rescored and lifted above the
     rest, as a two-stage system ranks (depth 0: stage 1 alone); about `chunk` (query, clip) pairs
-    per pass bound memory."""
+    per pass bound memory. `several`: as in `rerank`."""
     if depth <= 0:
         return scores
     top = scores.topk(min(depth, scores.shape[1]), dim=1).indices  # (Q, depth)
@@ -97,15 +115,22 @@ def rerank_matrix(
     fused = []
     for q in range(0, len(tokens), step):
         candidates = [[segments[c] for c in row] for row in top[q : q + step].tolist()]
-        fused += rerank(model, tokens[q : q + step], candidates, list(stage1[q : q + step]))
+        kinds = several[q : q + step] if several else None
+        fused += rerank(model, tokens[q : q + step], candidates, list(stage1[q : q + step]), kinds)
     return scores.scatter(1, top, torch.stack(fused) + LIFT)
 
 
 def score_matrix(
-    model: RetrievalModel, tokens: list[torch.Tensor], segments: list[torch.Tensor], depth: int = 0
+    model: RetrievalModel,
+    tokens: list[torch.Tensor],
+    segments: list[torch.Tensor],
+    depth: int = 0,
+    several: list[bool] | None = None,
 ) -> torch.Tensor:
-    """(Q, C) final scores: stage 1 alone (depth 0) or stage 1 + the cascade over its top `depth`."""
-    return rerank_matrix(model, stage1_matrix(model, tokens, segments), tokens, segments, depth)
+    """(Q, C) final scores: stage 1 alone (depth 0) or stage 1 + the cascade over its top `depth`
+    (`several`: as in `rerank`)."""
+    scores = stage1_matrix(model, tokens, segments)
+    return rerank_matrix(model, scores, tokens, segments, depth, several=several)
 
 
 def like_matrix(

@@ -8,7 +8,7 @@ from coattn_dist.query.answer import Answer, Clock, Result
 from coattn_dist.query.embed import model_device
 from coattn_dist.query.encode import QueryEncoder
 from coattn_dist.query.like import AudioRanking, like_depth, rank_like
-from coattn_dist.query.rerank import rerank_hits
+from coattn_dist.query.rerank import rerank_hits, several_flags
 from coattn_dist.query.retrieve import retrieve
 from coattn_dist.query.sound import SoundEncoder
 from coattn_dist.store import ClipStore
@@ -67,7 +67,7 @@ class Searcher:
         clock.lap("encode")
         hits = retrieve(self.store, vectors, k, rerank_depth)
         clock.lap("retrieve")
-        ranked = rerank_hits(self.model, tokens, hits, [k] * len(queries))
+        ranked = rerank_hits(self.model, tokens, hits, [k] * len(queries), several_flags(queries))
         clock.lap("rerank")
         return [Answer(q, r, dict(clock.laps)) for q, r in zip(queries, ranked)]
 

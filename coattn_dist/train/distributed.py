@@ -35,6 +35,7 @@ def _worker(config: dict) -> None:
         config["storage_options"],
         chief=rank == 0,
         rerank_train=config["rerank_train"],
+        multi_val=config["multi_val"],
     )
 
 
@@ -48,6 +49,7 @@ def train_distributed(
     num_workers: int,
     storage_path: str | None = None,
     rerank_train: Features | None = None,
+    multi_val: Features | None = None,
 ) -> dict:
     init_ray()
     trainer = TorchTrainer(
@@ -60,6 +62,7 @@ def train_distributed(
             "out": out,
             "storage_options": storage_options,
             "rerank_train": rerank_train,
+            "multi_val": multi_val,
         },
         scaling_config=ScalingConfig(
             num_workers=num_workers,

@@ -22,7 +22,7 @@ from coattn_dist.metrics import average_precisions, map_at_k
 from coattn_dist.model import RetrievalModel
 from coattn_dist.progress import log_line
 from coattn_dist.query.like import AudioRanking
-from coattn_dist.query.rerank import like_matrix, score_matrix
+from coattn_dist.query.rerank import like_matrix, score_matrix, several_flags
 from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1
 
 VALIDATION_FRACTION = 0.1
@@ -43,8 +43,9 @@ def validation_split(
 
 def validation(model: RetrievalModel, val: Features, depth: int):
     """Validation mAP@10 of stage 1 alone (depth 0) or of the two-stage ranking."""
+    kinds = several_flags(val.texts)
     return lambda: map_at_k(
-        score_matrix(model, val.tokens, val.segments, depth=depth), val.relevant, 10
+        score_matrix(model, val.tokens, val.segments, depth=depth, several=kinds), val.relevant, 10
     )
 
 
@@ -60,30 +61,61 @@ def gain_bounds(aps: dict[float, np.ndarray], z: float) -> dict[float, float]:
 
 
 @torch.no_grad()
-def choose_fusion(model: RetrievalModel, val: Features, depth: int, z: float = 1.645) -> dict:
-    """Sets the reranker's stage-1 weight and returns it with every weight's mAP@10 on validation.
+def choose_fusion(
+    model: RetrievalModel,
+    val: Features,
+    depth: int,
+    z: float = 1.645,
+    multi_val: Features | None = None,
+) -> dict:
+    """Sets the reranker's two stage-1 weights, one for queries of one event and one for queries
+    naming several (`several_flags`), each chosen on validation queries of its own kind (those of
+    `val`, and of `multi_val`: scenes, say, where `val` has none); returns them with every weight's
+    mAP@10 per kind ("multi" for the second).
 
     A weight must beat stage 1 alone with confidence, not just on average: the chosen one has the
     best lower bound of its gain (`gain_bounds`), so a lift that a few validation queries produce
     (one that did not carry to far test sets: 0.312 -> 0.293 on an unseen package) switches the
     reranker off instead of trusting it; z = 0 is the plain best mean. Ties go to more stage 1.
-    Final scores are linear in the weight (candidates and the lift are the same for every
-    weight), so two passes price the whole grid."""
+    A kind without validation queries gets stage 1 alone (one event) or the one-event weight
+    (several). Final scores are linear in the weight (candidates and the lift are the same for
+    every weight), so two passes per set price the whole grid."""
     model.eval()
-    ends = {}
-    for w in (0.0, 1.0):
-        model.reranker.fusion.fill_(w)
-        ends[w] = score_matrix(model, val.tokens, val.segments, depth=depth)
-    choice = _confident_weight(ends, val.relevant, z)
-    model.reranker.fusion.fill_(choice["weight"])
-    return choice
+    sets = [val] + ([multi_val] if multi_val is not None else [])
+    ends = []
+    for data in sets:
+        ends.append({})
+        for w in (0.0, 1.0):
+            model.reranker.fusion.fill_(w)  # no `several`: every query takes this weight
+            ends[-1][w] = score_matrix(model, data.tokens, data.segments, depth=depth)
+    kinds = [torch.tensor(several_flags(d.texts), dtype=torch.bool) for d in sets]
+
+    def of_kind(multi: bool) -> list[tuple[dict, torch.Tensor]]:
+        return [
+            ({w: m[k == multi] for w, m in e.items()}, d.relevant[k == multi])
+            for e, d, k in zip(ends, sets, kinds)
+        ]
+
+    single = _confident_weight(of_kind(False), z) or {"weight": 1.0, "queries": 0}
+    multi = _confident_weight(of_kind(True), z) or {"weight": single["weight"], "queries": 0}
+    model.reranker.fusion.fill_(single["weight"])
+    model.reranker.multi_fusion.fill_(multi["weight"])
+    w = torch.where(kinds[0], multi["weight"], single["weight"])[:, None]
+    overall = map_at_k(w * ends[0][1.0] + (1 - w) * ends[0][0.0], val.relevant, 10)
+    return {**single, "val_mAP@10": overall, "multi": multi}
 
 
-def _confident_weight(ends: dict[float, torch.Tensor], relevant, z: float) -> dict:
-    """The grid weight with the best lower bound of its gain over stage 1 (`ends[1.0]`), from
-    the scores at weights 0 and 1 (final scores are linear in the weight); ties to more stage 1."""
+def _confident_weight(parts: list[tuple[dict[float, torch.Tensor], torch.Tensor]], z: float):
+    """The grid weight with the best lower bound of its gain over stage 1 (`ends[1.0]`), over the
+    queries of every (ends, relevant) part, from the scores at weights 0 and 1 (final scores are
+    linear in the weight); ties to more stage 1. None when the parts hold no query."""
+    parts = [(e, r) for e, r in parts if len(r)]
+    if not parts:
+        return None
     aps = {
-        w: average_precisions(w * ends[1.0] + (1 - w) * ends[0.0], relevant, 10)
+        w: np.concatenate(
+            [average_precisions(w * e[1.0] + (1 - w) * e[0.0], r, 10) for e, r in parts]
+        )
         for w in FUSION_GRID
     }
     bounds = gain_bounds(aps, z)
@@ -91,6 +123,7 @@ def _confident_weight(ends: dict[float, torch.Tensor], relevant, z: float) -> di
     return {
         "weight": chosen,
         "val_mAP@10": float(aps[chosen].mean()),
+        "queries": len(aps[chosen]),
         "z": z,
         "grid": {f"{w:.1f}": float(aps[w].mean()) for w in FUSION_GRID},
         "gain_lower_bound": {f"{w:.1f}": b for w, b in bounds.items()},
@@ -109,7 +142,7 @@ def choose_like_fusion(model: RetrievalModel, val: Features, z: float = 1.645) -
         return None
     model.eval()
     ends = {w: like_matrix(model, val.segments, queries, AudioRanking(w)) for w in (0.0, 1.0)}
-    choice = _confident_weight(ends, alike[queries], z)
+    choice = _confident_weight([(ends, alike[queries])], z)
     model.cfg.model.like_fusion = choice["weight"]
     return choice
 
@@ -123,10 +156,12 @@ def train_all(
     storage_options: dict | None = None,
     chief: bool = True,
     rerank_train: Features | None = None,
+    multi_val: Features | None = None,
 ) -> dict:
     """Stage 1, then each cascade's reranker on that stage 1 (on `rerank_train` when given: the
     training set plus what only the reranker can use, such as multi-event scenes, which stage 1
-    pools away and learns worse from); returns the log. Only the chief (the one worker of a plain
+    pools away and learns worse from), its fusion weights chosen on `val` and `multi_val`
+    (`choose_fusion`); returns the log. Only the chief (the one worker of a plain
     run, rank 0 of a data-parallel one) logs and saves."""
 
     def log(name):
@@ -152,7 +187,7 @@ def train_all(
         )
         best[cascade] = max(e["val_mAP@10"] for e in events)
         if cfg.train.choose_fusion:
-            fusion[cascade] = choose_fusion(model, val, depth, cfg.train.fusion_z)
+            fusion[cascade] = choose_fusion(model, val, depth, cfg.train.fusion_z, multi_val)
             best[cascade] = fusion[cascade]["val_mAP@10"]
         history += events
         if chief:

@@ -2,7 +2,14 @@
 
 import soundfile as sf
 
-from coattn_dist.data.scenes import caption_for, plan_scenes, render, swap_events, write_scenes
+from coattn_dist.data.scenes import (
+    caption_for,
+    plan_scenes,
+    render,
+    several_events,
+    swap_events,
+    write_scenes,
+)
 
 
 def pool(sample_dir):
@@ -34,6 +41,16 @@ def test_swap_events_reverses_any_sequence_wording():
     for labels in (["dog", "rain"], ["rain", "church_bells", "dog"]):
         caption, swapped = caption_for(labels, "sequence", None)
         assert swap_events(swapped) == caption
+
+
+def test_several_events_are_told_from_one():
+    assert several_events("a dog barks, and then rain falls")
+    assert several_events("a dog barks while rain falls")  # an overlap names two events too
+    assert several_events("a dog barks as rain falls")
+    assert not several_events("a dog barks")
+    assert not several_events("a knife and fork clatter")  # a plain "and" joins no events
+    for kind in ("sequence", "overlap"):
+        assert several_events(caption_for(["dog", "rain"], kind, None)[0])
 
 
 def test_every_pair_comes_in_both_orders(sample_dir):

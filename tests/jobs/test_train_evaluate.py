@@ -41,6 +41,8 @@ def manifests(sample_dir, folder):
         }
     ]
     (folder / "order.jsonl").write_text("".join(json.dumps(o) + "\n" for o in order))
+    scenes = [dict(r, caption=f"{r['caption']}, then {first['rain']}") for r in test]
+    write_manifest(pa.Table.from_pylist(scenes, schema=every.schema), str(folder / "scenes.jsonl"))
     return folder
 
 
@@ -76,6 +78,8 @@ def test_train_then_evaluate(
                 str(data / "train.jsonl"),
                 "--val-manifest",
                 str(data / "test.jsonl"),
+                "--multi-val-manifest",
+                str(data / "scenes.jsonl"),
                 "--out",
                 str(ckpt),
                 "--cascades",
@@ -91,6 +95,9 @@ def test_train_then_evaluate(
     trained = last_json(capsys)
     assert trained["train_clips"] == 12 and trained["failed"] == 0
     assert set(trained["best_val_mAP@10"]) == {"stage1", "single", "iterated:2"}
+    fusion = json.loads((ckpt / "train_log.json").read_text())["fusion"]
+    for cascade in ("single", "iterated:2"):  # each kind of query chose on its own queries
+        assert fusion[cascade]["queries"] == 6 and fusion[cascade]["multi"]["queries"] == 6
 
     assert (
         main(

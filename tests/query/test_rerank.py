@@ -1,11 +1,20 @@
 """The one rerank, and both ways into it: Milvus' candidates (the service, `coattn search`) and
 the top of a stage-1 matrix (evaluation, training's validation) score and rank alike."""
 
+import copy
+
 import pytest
 import torch
 
 from coattn_dist.query.embed import pad_segments, pad_tokens, stage1_matrix
-from coattn_dist.query.rerank import LIFT, rerank, rerank_hits, rerank_matrix, score_matrix
+from coattn_dist.query.rerank import (
+    LIFT,
+    rerank,
+    rerank_hits,
+    rerank_matrix,
+    score_matrix,
+    several_flags,
+)
 from coattn_dist.store import Hit
 
 
@@ -43,6 +52,34 @@ def test_rerank_scores_each_pair_as_alone_in_one_pass(tiny_model, features, pass
         ]
     for f, e in zip(fused, expected):
         torch.testing.assert_close(f, torch.tensor(e), atol=1e-5, rtol=0)
+
+
+def test_a_query_naming_several_events_takes_the_multi_event_weight(tiny_model, features):
+    tokens, segments = features
+    stage1 = stage1_matrix(tiny_model, tokens, segments)
+    model = copy.deepcopy(tiny_model)
+    model.reranker.fusion.fill_(1.0)  # one event: stage 1 alone
+    model.reranker.multi_fusion.fill_(0.0)  # several: the reranker alone
+    candidates = [[0, 3, 9], [0, 3, 9]]
+    one, several = rerank(
+        model,
+        tokens[:2],
+        [[segments[c] for c in cs] for cs in candidates],
+        [stage1[q, cs] for q, cs in enumerate(candidates)],
+        [False, True],
+    )
+    torch.testing.assert_close(one, stage1[0, [0, 3, 9]])
+    with torch.no_grad():
+        alone = [
+            float(
+                model.reranker(
+                    *pad_tokens(model, [tokens[1]]), *pad_segments(model, [segments[c]])
+                )[0]
+            )
+            for c in candidates[1]
+        ]
+    torch.testing.assert_close(several, torch.tensor(alone), atol=1e-5, rtol=0)
+    assert several_flags(["a dog barks", "a dog barks, then rain falls"]) == [False, True]
 
 
 def test_score_matrix_lifts_the_reranked_top_above_the_rest(tiny_model, features):

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+import torch
 
 from coattn_dist.config import load_config
 from coattn_dist.data.table import manifest_table
@@ -80,6 +81,46 @@ def test_fusion_chosen_on_validation_never_ranks_below_stage1(small_features):
         10,
     )
     assert abs(chosen["grid"]["1.0"] - stage1) < 1e-6
+
+
+def as_scenes(features):
+    """The same queries worded as two events, so they take the multi-event weight."""
+    scenes = copy.copy(features)
+    scenes.texts = [f"{t}, then silence" for t in features.texts]
+    return scenes
+
+
+def test_each_kind_of_query_chooses_its_weight_on_its_own_queries(small_features):
+    model = RetrievalModel(load_config(overrides=TINY))
+    torch.manual_seed(0)
+    with torch.no_grad():  # a reranker that must differ from stage 1 for the grids to differ
+        for p in model.reranker.parameters():
+            p.add_(torch.randn_like(p))
+    scenes = as_scenes(small_features)
+    chosen = choose_fusion(model, small_features, depth=5, multi_val=scenes)
+    n = len(small_features.texts)
+    assert chosen["queries"] == n and chosen["multi"]["queries"] == n
+    assert model.reranker.fusion.item() == pytest.approx(chosen["weight"])
+    assert model.reranker.multi_fusion.item() == pytest.approx(chosen["multi"]["weight"])
+    for kind, w in ((chosen, chosen["weight"]), (chosen["multi"], chosen["multi"]["weight"])):
+        assert kind["val_mAP@10"] == pytest.approx(kind["grid"][f"{w:.1f}"])
+        assert kind["val_mAP@10"] >= kind["grid"]["1.0"]  # never below stage 1
+    # the multi-event queries rank with their own weight on every path
+    model.reranker.fusion.fill_(0.3 if chosen["multi"]["weight"] != 0.3 else 0.4)
+    kinds = [True] * n
+    final = map_at_k(
+        score_matrix(model, scenes.tokens, scenes.segments, 5, several=kinds), scenes.relevant, 10
+    )
+    assert final == pytest.approx(chosen["multi"]["val_mAP@10"])
+
+
+def test_a_kind_without_validation_queries_falls_back(small_features):
+    model = RetrievalModel(load_config(overrides=TINY))
+    chosen = choose_fusion(model, small_features, depth=5)  # no multi-event query anywhere
+    assert chosen["multi"] == {"weight": chosen["weight"], "queries": 0}
+    only_scenes = choose_fusion(model, as_scenes(small_features), depth=5)
+    assert only_scenes["weight"] == 1.0 and only_scenes["queries"] == 0  # stage 1 alone
+    assert model.reranker.fusion.item() == 1.0
 
 
 def test_a_lift_few_queries_make_is_not_trusted_but_a_steady_one_is():

@@ -38,6 +38,9 @@ LATER_PACKAGES = (
     "extremetuxracer-data",
     "torcs-data",
     "bucklespring-data",
+    "brainparty-data",
+    "micropolis-data",
+    "simutrans-pak64",
 )
 CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SCENES = {"train": 400, "val": 80}

@@ -127,6 +127,22 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
     "extremetuxracer": [(r"\bpickup\b", "ui")],
     # one keyboard's 86 keys, pressed and released: the presses of one row are plenty
     "bucklespring": [(r"\bwav 1(\d| [a-f]) 0$", None), (r".", "surplus")],
+    "brainparty": [
+        (r"\bmouse click\b", None),
+        (r"\belectricity\b", "music"),
+        (r"\b(correct|wrong|result|happy ring|gem select|down|beep hi|click)\b", "ui"),
+        (r"\b(zap|soft boom|slide|swoosh long|whack|gun)\b", "synthetic"),  # cartoon effects
+    ],
+    "micropolis": [
+        (r"\b(a|e|o|aaah|oop|sorry|uhuh)$", "speech"),
+        (r"\b(honkhonk|explosion) hi$", "duplicate"),  # 8 kHz copies of the -high takes
+        (
+            r"\b(beep|boing|bop|build|com|computer|ind|res|park|query|rail|road|seaport|airport"
+            r"|stadium|zone|wire|woosh|nuclear|coal|monster)$",
+            "ui",
+        ),  # zone and tool sounds of the city editor
+    ],
+    "simutrans-pak64": [(r"\b(click|boing)$", "ui")],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

@@ -104,6 +104,25 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "key_press",
             "a keyboard key is pressed",
         ),
+        ("brainparty-data", "usr/share/games/brainparty/meow.wav", "cat_meow", "a cat meows"),
+        (
+            "micropolis-data",
+            "usr/share/games/micropolis/res/sounds/quackquack.wav",
+            "duck",
+            "a duck quacks",
+        ),
+        (
+            "simutrans-pak64",
+            "usr/share/games/simutrans/pak/sound/crossing.wav",
+            "level_crossing",
+            "the bells of a railway crossing ring",
+        ),
+        (
+            "simutrans-pak64",
+            "usr/share/games/simutrans/pak/sound/horse.wav",
+            "horse",
+            "a horse whinnies",
+        ),
     ],
 )
 def test_path_to_caption(package, path, label, canonical):
@@ -118,6 +137,7 @@ def test_unrecognisable_paths_get_no_caption():
     assert name_clip("0ad-data", "audio/attack/fire/sz_11.ogg") is None
     assert name_clip("lincity-ng-data", "sounds/ResidentialHigh1.wav") is None  # a building
     assert name_clip("torcs-data", "data/sound/gear_change1.wav") is None  # a game event
+    assert name_clip("simutrans-pak64", "usr/share/games/simutrans/pak/sound/desert.wav") is None
 
 
 def test_docs_hint_names_what_the_path_does_not():

@@ -39,6 +39,16 @@ from coattn_dist.data.sfx.rules import drop_reason, is_audio
         ("bucklespring-data", "usr/share/buckle/wav/1a-0.wav", None),  # a press of the top row
         ("bucklespring-data", "usr/share/buckle/wav/1a-1.wav", "surplus"),  # its release
         ("bucklespring-data", "usr/share/buckle/wav/3b-0.wav", "surplus"),  # another row
+        ("brainparty-data", "usr/share/games/brainparty/mouse_click.wav", None),
+        ("brainparty-data", "usr/share/games/brainparty/click.wav", "ui"),
+        ("brainparty-data", "usr/share/games/brainparty/electricity.ogg", "music"),
+        ("brainparty-data", "usr/share/games/brainparty/zap.wav", "synthetic"),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/sorry.wav", "speech"),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/honkhonk-hi.wav", "duplicate"),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/honkhonk-high.wav", None),
+        ("micropolis-data", "usr/share/games/micropolis/res/sounds/stadium.wav", "ui"),
+        ("simutrans-pak64", "usr/share/games/simutrans/pak/sound/click.wav", "ui"),
+        ("simutrans-pak64", "usr/share/games/simutrans/pak/sound/seagulls.wav", None),
     ],
 )
 def test_drop_reasons(package, path, reason):
