@@ -41,6 +41,8 @@ LATER_PACKAGES = (
     "brainparty-data",
     "micropolis-data",
     "simutrans-pak64",
+    "supertux-data",
+    "redeclipse-data",
 )
 CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SCENES = {"train": 400, "val": 80}

@@ -143,6 +143,32 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
         ),  # zone and tool sounds of the city editor
     ],
     "simutrans-pak64": [(r"\b(click|boing)$", "ui")],
+    "supertux": [
+        (r"\bsupertux 2 speech\b", "speech"),
+        (r"\b(yeti \w+|willowisp|willocatch|mr tree\w*|tree (howling|suck)|totem|grunts)$", "fantasy"),
+        (
+            r"\b(bigjump|brick|coins?|coins cleared|crystallo \w+|dartfire|darthit|empty|excellent"
+            r"|fall|fire flower|flip|flop|grow|hop|hurt|iceblock bump|invincible start|jump|kick|kill"
+            r"|lava|lifeup|locked|pop|pshit|retro fall|shoot|stomp|switch|tada|trampoline|upgrade"
+            r"|warp|welldone)$",
+            "synthetic",
+        ),  # the platformer's own effects: jumps, power-ups, enemies
+    ],
+    "redeclipse": [
+        (r"\bsounds (theme|theme chip|original)$|\bdata maps\b", "music"),
+        (r"\bplayer (death|pain|jump|impulse)\b", "speech"),
+        (r"\bsounds weapons\b", "synthetic"),  # an arena shooter's plasma, zapper and rifles
+        (
+            r"\bambience (alienwind|dizzywind|electro|hum|jumppad|lava\w*|switch|teleport|wakawaka)"
+            r"|\bmorph (ambient|criticalcore|door|machine|outdoorsignal)",
+            "synthetic",
+        ),
+        (
+            r"\bsfx (alarm|bleeddamage|bounce|burndamage|catch|chat|critical|damage|error|itemspawn"
+            r"|itemuse|regenerate|respawn|shockdamage)\b",
+            "ui",
+        ),
+    ],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

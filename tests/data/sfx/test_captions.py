@@ -123,6 +123,24 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "horse",
             "a horse whinnies",
         ),
+        (
+            "supertux-data",
+            "usr/share/games/supertux2/sounds/phone.wav",
+            "phone_ring",
+            "a telephone rings",
+        ),
+        (
+            "redeclipse-data",
+            "usr/share/games/redeclipse/data/sounds/player/concstep2.ogg",
+            "footstep_stone",
+            "a footstep on stone",
+        ),
+        (
+            "redeclipse-data",
+            "usr/share/games/redeclipse/data/sounds/ambience/nightcrickets.ogg",
+            "crickets",
+            "crickets chirp",
+        ),
     ],
 )
 def test_path_to_caption(package, path, label, canonical):

@@ -49,6 +49,22 @@ from coattn_dist.data.sfx.rules import drop_reason, is_audio
         ("micropolis-data", "usr/share/games/micropolis/res/sounds/stadium.wav", "ui"),
         ("simutrans-pak64", "usr/share/games/simutrans/pak/sound/click.wav", "ui"),
         ("simutrans-pak64", "usr/share/games/simutrans/pak/sound/seagulls.wav", None),
+        ("supertux-data", "usr/share/games/supertux2/sounds/thunder.wav", None),
+        ("supertux-data", "usr/share/games/supertux2/sounds/yeti_roar.wav", "fantasy"),
+        ("supertux-data", "usr/share/games/supertux2/sounds/lifeup.wav", "synthetic"),
+        ("supertux-data", "usr/share/games/supertux2/speech/tux_hello.ogg", "speech"),
+        ("redeclipse-data", "usr/share/games/redeclipse/data/sounds/ambience/creek.ogg", None),
+        (
+            "redeclipse-data",
+            "usr/share/games/redeclipse/data/sounds/weapons/rifle/primary.ogg",
+            "synthetic",
+        ),
+        ("redeclipse-data", "usr/share/games/redeclipse/data/sounds/player/pain3.ogg", "speech"),
+        (
+            "redeclipse-data",
+            "usr/share/games/redeclipse/data/sounds/ambience/morph/machine4.ogg",
+            "synthetic",
+        ),
     ],
 )
 def test_drop_reasons(package, path, reason):
