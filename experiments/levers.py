@@ -13,6 +13,7 @@ it. Writes levers.json, levers.md and levers.png.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -22,12 +23,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from coattn_dist.config import load_config  # noqa: E402
 from coattn_dist.data import read_manifest  # noqa: E402
 from coattn_dist.data.table import canonical  # noqa: E402
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder  # noqa: E402
-from coattn_dist.features import DEFAULT_CACHE, build_features  # noqa: E402
+from coattn_dist.encoders.aisfx import packaged_state  # noqa: E402
+from coattn_dist.features import DEFAULT_CACHE, Features, build_features  # noqa: E402
 from coattn_dist.model import RetrievalModel  # noqa: E402
 from coattn_dist.progress import log_line  # noqa: E402
 from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1  # noqa: E402
@@ -60,9 +64,31 @@ STAGE1 = {
     "segment crops 1.0": (["train.segment_crop=1.0"], "paraphrases"),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
+    # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
+    "+ aisfx category heads": (["model.audio_dim=890"], "+heads"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }
+
+
+def with_category_heads(data: Features) -> Features:
+    """Each segment's aisfx embedding followed by the logits of aisfx's nine pretrained UCS-category
+    heads (378 classes of sound-effects libraries): what the encoder's own supervised training
+    says a sound is, a prior that words never paired with audio might meet."""
+    state = packaged_state()
+    layers = [
+        [(state[f"fc.{k}.{i}.weight"], state[f"fc.{k}.{i}.bias"]) for i in (0, 2, 4)]
+        for k in range(9)
+    ]
+
+    def extend(x: torch.Tensor) -> torch.Tensor:
+        heads = []
+        for (w1, b1), (w2, b2), (w3, b3) in layers:
+            hidden = F.relu(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2))
+            heads.append(F.linear(hidden, w3, b3))
+        return torch.cat([x, *heads], dim=-1)
+
+    return dataclasses.replace(data, segments=[extend(s) for s in data.segments])
 
 
 def features(paths: list[str], encoders, transform=None):
@@ -96,7 +122,9 @@ def main() -> int:
     }
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
+    sets["+heads"] = with_category_heads(sets["paraphrases"])
     val = features([str(data / "sfx-val.csv")], encoders)
+    val_heads = with_category_heads(val)
     val_scenes = features([str(data / "scenes-sfx-val.jsonl")], encoders)
 
     results, models = {"stage1": {}, "stage1_seeds": {}, "reranker": {}}, {}
@@ -113,7 +141,7 @@ def main() -> int:
                 sets[which],
                 run_cfg.train,
                 log_line(f"stage1 {name} seed {seed}"),
-                validation(model, val, 0),
+                validation(model, val_heads if which == "+heads" else val, 0),
             )
             scores.append(max(e["val_mAP@10"] for e in history))
             models.setdefault(name, (model, run_cfg))  # the rerankers train on seed 0's

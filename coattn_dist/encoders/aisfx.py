@@ -108,19 +108,12 @@ def length_buckets(lengths: list[int], budget: int, waste: float = 1.25) -> list
     return buckets
 
 
-def converted_weights(cache_dir: str | Path | None = None) -> Path:
-    """Path of the safetensors copy of aisfx's checkpoint, converted on first use.
-
-    The packaged ``checkpoint.pth`` pickles numpy scalars beside the tensors; only those two
-    numpy globals are allow-listed, so even the one-time conversion loads with ``weights_only``.
-    """
+def packaged_state() -> dict[str, torch.Tensor]:
+    """Every tensor of aisfx's packaged ``checkpoint.pth``: the CNN (``embedding_net.*``) and its
+    nine UCS-category classifier heads (``fc.*``). The file pickles numpy scalars beside the
+    tensors; only those numpy globals are allow-listed, so it loads with ``weights_only``."""
     import aisfx
 
-    version = getattr(aisfx, "__version__", "0.1.2")
-    cache = Path(cache_dir or os.environ.get("COATTN_CACHE", Path.home() / ".cache" / "coattn"))
-    target = cache / f"aisfx-{version}-embedding.safetensors"
-    if target.exists():
-        return target
     source = Path(aisfx.__file__).parent / "models" / "checkpoint.pth"
     allowed = [
         (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
@@ -129,6 +122,19 @@ def converted_weights(cache_dir: str | Path | None = None) -> Path:
     ]
     with torch.serialization.safe_globals(allowed):
         state, _ = torch.load(source, map_location="cpu", weights_only=True)
+    return state
+
+
+def converted_weights(cache_dir: str | Path | None = None) -> Path:
+    """Path of the safetensors copy of aisfx's CNN weights, converted on first use."""
+    import aisfx
+
+    version = getattr(aisfx, "__version__", "0.1.2")
+    cache = Path(cache_dir or os.environ.get("COATTN_CACHE", Path.home() / ".cache" / "coattn"))
+    target = cache / f"aisfx-{version}-embedding.safetensors"
+    if target.exists():
+        return target
+    state = packaged_state()
     prefix = "embedding_net."
     weights = {k[len(prefix) :]: v.contiguous() for k, v in state.items() if k.startswith(prefix)}
     cache.mkdir(parents=True, exist_ok=True)
