@@ -162,9 +162,13 @@ def test_reranker_killed_mid_load_answers_degraded_until_it_is_back(service):
     def load():
         while not stop.is_set():
             r = requests.get(f"{service}/search", params={"q": "a dog barks", "k": 3}, timeout=30)
-            answers.append((time.monotonic(), r.status_code, r.json().get("degraded")))
+            json_body = r.headers.get("content-type", "").startswith("application/json")
+            degraded = r.json().get("degraded") if json_body else f"not JSON: {r.text[:200]}"
+            answers.append((time.monotonic(), r.status_code, degraded))
 
-    clients = [threading.Thread(target=load) for _ in range(2)]
+    # one client: within what one ingress replica takes in (serve/config.yaml: 2 in flight, 1
+    # queued, beside the health polls below), so any refusal is the kill's doing, not shedding
+    clients = [threading.Thread(target=load)]
     for c in clients:
         c.start()
     try:
@@ -187,6 +191,7 @@ def test_reranker_killed_mid_load_answers_degraded_until_it_is_back(service):
         stop.set()
         for c in clients:
             c.join()
-    assert {code for _, code, _ in answers} == {200}  # every request answered
+    assert {code for _, code, _ in answers} == {200}, answers  # every request answered
+    assert not [d for _, _, d in answers if d and d.startswith("not JSON")], answers
     after = [d for t, _, d in answers if t > killed_at]
     assert RERANK_UNAVAILABLE in after and after[-1] is None
