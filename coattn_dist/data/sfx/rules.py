@@ -145,7 +145,10 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
     "simutrans-pak64": [(r"\b(click|boing)$", "ui")],
     "supertux": [
         (r"\bsupertux 2 speech\b", "speech"),
-        (r"\b(yeti \w+|willowisp|willocatch|mr tree\w*|tree (howling|suck)|totem|grunts)$", "fantasy"),
+        (
+            r"\b(yeti \w+|willowisp|willocatch|mr tree\w*|tree (howling|suck)|totem|grunts)$",
+            "fantasy",
+        ),
         (
             r"\b(bigjump|brick|coins?|coins cleared|crystallo \w+|dartfire|darthit|empty|excellent"
             r"|fall|fire flower|flip|flop|grow|hop|hurt|iceblock bump|invincible start|jump|kick|kill"
