@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -71,10 +72,11 @@ STAGE1 = {
 }
 
 
-def with_category_heads(data: Features) -> Features:
-    """Each segment's aisfx embedding followed by the logits of aisfx's nine pretrained UCS-category
-    heads (378 classes of sound-effects libraries): what the encoder's own supervised training
-    says a sound is, a prior that words never paired with audio might meet."""
+def category_heads() -> Callable[[Features], Features]:
+    """A transform of Features: each segment's aisfx embedding followed by the logits of aisfx's
+    nine pretrained UCS-category heads (378 classes of sound-effects libraries), what the
+    encoder's own supervised training says a sound is, a prior that words never paired with audio
+    might meet. The packaged checkpoint is read once, whatever the transform is applied to."""
     state = packaged_state()
     layers = [
         [(state[f"fc.{k}.{i}.weight"], state[f"fc.{k}.{i}.bias"]) for i in (0, 2, 4)]
@@ -88,7 +90,7 @@ def with_category_heads(data: Features) -> Features:
             heads.append(F.linear(hidden, w3, b3))
         return torch.cat([x, *heads], dim=-1)
 
-    return dataclasses.replace(data, segments=[extend(s) for s in data.segments])
+    return lambda data: dataclasses.replace(data, segments=[extend(s) for s in data.segments])
 
 
 def features(paths: list[str], encoders, transform=None):
@@ -122,9 +124,10 @@ def main() -> int:
     }
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
-    sets["+heads"] = with_category_heads(sets["paraphrases"])
+    with_heads = category_heads()
+    sets["+heads"] = with_heads(sets["paraphrases"])
     val = features([str(data / "sfx-val.csv")], encoders)
-    val_heads = with_category_heads(val)
+    val_heads = with_heads(val)
     val_scenes = features([str(data / "scenes-sfx-val.jsonl")], encoders)
 
     results, models = {"stage1": {}, "stage1_seeds": {}, "reranker": {}}, {}

@@ -100,31 +100,14 @@ def run(args: argparse.Namespace) -> int:
     rerank_train = None
     if args.rerank_manifest:
         rerank_train = features("rerank", pa.concat_tables([table, read(args.rerank_manifest)]))
+    run_args = (cfg, train, val, cascades, args.out, args.storage_options)
+    extra = {"rerank_train": rerank_train, "multi_val": multi_val}
     if args.num_workers > 1:
         from coattn_dist.train.distributed import train_distributed
 
-        result = train_distributed(
-            cfg,
-            train,
-            val,
-            cascades,
-            args.out,
-            args.storage_options,
-            args.num_workers,
-            rerank_train=rerank_train,
-            multi_val=multi_val,
-        )
+        result = train_distributed(*run_args, args.num_workers, **extra)
     else:
-        result = train_all(
-            cfg,
-            train,
-            val,
-            cascades,
-            args.out,
-            args.storage_options,
-            rerank_train=rerank_train,
-            multi_val=multi_val,
-        )
+        result = train_all(*run_args, **extra)
     stages = dict.fromkeys(e["stage"] for e in result["history"])
     summary = {
         "checkpoint": args.out,
