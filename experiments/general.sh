@@ -15,7 +15,8 @@ COATTN=${COATTN:-.venv/bin/coattn}
 # minetest-mod-homedecor, ufoai-sound.
 PACKAGES="0ad-data openclonk-data megaglest-data wesnoth-1.16-data widelands-data supertuxkart-data
   gcompris-qt-data lincity-ng-data scorched3d-data lugaru-data extremetuxracer-data torcs-data
-  bucklespring-data brainparty-data micropolis-data simutrans-pak64 supertux-data redeclipse-data"
+  bucklespring-data brainparty-data micropolis-data simutrans-pak64 supertux-data redeclipse-data
+  flightgear-data-base"
 D=$OUT/data
 CACHE=$OUT/cache
 TRAIN=(--cascades single --cache "$CACHE" --config experiments/general.yaml)

@@ -43,6 +43,7 @@ LATER_PACKAGES = (
     "simutrans-pak64",
     "supertux-data",
     "redeclipse-data",
+    "flightgear-data-base",
 )
 CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SCENES = {"train": 400, "val": 80}

@@ -172,6 +172,17 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
             "ui",
         ),
     ],
+    # a flight simulator: engines, weather, doors and tyres recorded; cockpit callouts and alarms
+    "flightgear-data-base": [
+        (r"\bsounds (mk viii|tcas)\b|\bchecklist\b", "speech"),
+        (r"\bsounds intro$", "music"),
+        (
+            r"\b(glider|click|beep|avionics|overspeed|stall|gear hrn|gyro|whine|scroll|trim"
+            r"|control lock|primer (in|out)|gps to glove compartment|repair|damage( heavy)?)\b",
+            "ui",
+        ),
+        (r"\b(blade vortex|rotor stall|rattleroll)$", "synthetic"),  # modelled from tones
+    ],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

@@ -141,6 +141,24 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "crickets",
             "crickets chirp",
         ),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Aircraft/c172p/Sounds/tires-rolling-gravel.wav",
+            "tyres_rolling_gravel",
+            "tyres roll on gravel",
+        ),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Sounds/coughing.wav",
+            "cough",
+            "a person coughs",
+        ),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Sounds/p51d_startup.wav",
+            "engine_start",
+            "an engine starts up",
+        ),
     ],
 )
 def test_path_to_caption(package, path, label, canonical):
@@ -156,6 +174,7 @@ def test_unrecognisable_paths_get_no_caption():
     assert name_clip("lincity-ng-data", "sounds/ResidentialHigh1.wav") is None  # a building
     assert name_clip("torcs-data", "data/sound/gear_change1.wav") is None  # a game event
     assert name_clip("simutrans-pak64", "usr/share/games/simutrans/pak/sound/desert.wav") is None
+    assert name_clip("flightgear-data-base", "Aircraft/c172p/Sounds/water-rudder-in.wav") is None
 
 
 def test_docs_hint_names_what_the_path_does_not():
