@@ -66,12 +66,28 @@ from coattn_dist.data.sfx.rules import drop_reason, is_audio
             "synthetic",
         ),
         ("flightgear-data-base", "usr/share/games/flightgear/Sounds/thunder2.wav", None),
-        ("flightgear-data-base", "usr/share/games/flightgear/Aircraft/c172p/Sounds/keys2.wav", None),
-        ("flightgear-data-base", "usr/share/games/flightgear/Sounds/tcas/female/climb_now.wav", "speech"),
-        ("flightgear-data-base", "usr/share/games/flightgear/Aircraft/c172p/Sounds/checklist1.wav", "speech"),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Aircraft/c172p/Sounds/keys2.wav",
+            None,
+        ),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Sounds/tcas/female/climb_now.wav",
+            "speech",
+        ),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Aircraft/c172p/Sounds/checklist1.wav",
+            "speech",
+        ),
         ("flightgear-data-base", "usr/share/games/flightgear/Sounds/intro.mp3", "music"),
         ("flightgear-data-base", "usr/share/games/flightgear/Sounds/gear-hrn.wav", "ui"),
-        ("flightgear-data-base", "usr/share/games/flightgear/Aircraft/c172p/Sounds/double-click2.wav", "ui"),
+        (
+            "flightgear-data-base",
+            "usr/share/games/flightgear/Aircraft/c172p/Sounds/double-click2.wav",
+            "ui",
+        ),
     ],
 )
 def test_drop_reasons(package, path, reason):
