@@ -55,10 +55,19 @@ def swap_events(caption: str) -> str:
     return phrases[-1] + "".join(j + p for j, p in zip(joins, phrases[-2::-1]))
 
 
+# After an overlap join, a clause about the first one's source ("a man screams as he dies", "a
+# door squeaks as it opens") adds no event.
+_SAME_SOURCE = re.compile(r"(it|its|he|she|they)\b")
+
+
 def several_events(caption: str) -> bool:
     """Whether the caption names several events in sequence or at once ("A, then B", "A while
     B"): the queries the reranker's multi-event weight serves (`model.RetrievalModel.fuse`)."""
-    return len(_ANY_JOIN.split(caption)) > 1
+    if _SEQUENCE_JOIN.search(caption):
+        return True
+    return any(
+        not _SAME_SOURCE.match(clause.lstrip()) for clause in _ANY_JOIN.split(caption)[1:]
+    )
 
 
 def caption_for(

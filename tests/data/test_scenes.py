@@ -49,6 +49,11 @@ def test_several_events_are_told_from_one():
     assert several_events("a dog barks as rain falls")
     assert not several_events("a dog barks")
     assert not several_events("a knife and fork clatter")  # a plain "and" joins no events
+    # a clause about the same source is one event
+    assert not several_events("a man screams as he dies")
+    assert not several_events("an old door squeaks as it opens")
+    assert several_events("thunder crashes as rain falls")
+    assert several_events("a man screams as he dies, then a door opens")
     for kind in ("sequence", "overlap"):
         assert several_events(caption_for(["dog", "rain"], kind, None)[0])
 
