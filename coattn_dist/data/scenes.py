@@ -65,9 +65,7 @@ def several_events(caption: str) -> bool:
     B"): the queries the reranker's multi-event weight serves (`model.RetrievalModel.fuse`)."""
     if _SEQUENCE_JOIN.search(caption):
         return True
-    return any(
-        not _SAME_SOURCE.match(clause.lstrip()) for clause in _ANY_JOIN.split(caption)[1:]
-    )
+    return any(not _SAME_SOURCE.match(clause.lstrip()) for clause in _ANY_JOIN.split(caption)[1:])
 
 
 def caption_for(
