@@ -181,7 +181,7 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str, prec
     ]
     lines = [
         f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
-        f"alternating runs each, medians; audio CNN in {precision}; {machine()}; "
+        f"alternating runs each, medians; audio CNN in {resolved(precision)}; {machine()}; "
         f"{date.today()}; load average before / after: {load}.",
         "",
         "| pipeline | end to end: s (runs) | clips/s | vs naive | steady state: clips/s (runs) "
@@ -201,10 +201,19 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str, prec
     return "\n".join(lines)
 
 
+def resolved(precision: str) -> str:
+    """ "auto" -> what it picks on this machine (`AisfxEncoder`)."""
+    if precision != "auto":
+        return precision
+    from coattn_dist.encoders.aisfx import native_bf16
+
+    return f"auto ({'bfloat16' if native_bf16(torch.device('cpu')) else 'float32'} on this CPU)"
+
+
 def layout(key: str) -> str:
     """ "ray-2" -> the pool that key names on this machine (`runner.embed_pool`)."""
     if key == "local":
-        return "local layout: one process, torch on every core, a reader and a writer thread"
+        return "local layout: one process, a reading and embedding thread per CPU, a writer thread"
     threads = int(key.split("-")[1])
     actors = max(1, (os.cpu_count() or 1) // threads)
     pool = f"{actors} embed actor{'s' * (actors > 1)} × {threads} torch thread{'s' * (threads > 1)}"

@@ -2,33 +2,45 @@
 process, overlapped by threads instead of Ray workers.
 
 On two cores Ray's fixed cost (worker processes importing torch, the raylet, the streaming
-executor, object transfers) and single-threaded actors lose to a plain loop (BENCHMARKS.md). Here
-a reader thread reads and decodes the next batches while the calling thread embeds with torch on
-every core, and a writer thread upserts the batch before. libsndfile, torch and gRPC release the
-GIL, so the three overlap. Same stage functions, same failure rows, same resume as the Ray job.
+executor, object transfers) loses to a plain loop (BENCHMARKS.md). Here each of `workers` threads
+reads, decodes and embeds a batch with one torch thread, as a Ray actor would, and one writer
+thread upserts finished batches. libsndfile, torch and gRPC release the GIL, so a core is never
+idle while another thread decodes, and no torch thread waits at a barrier for one that was
+preempted (what a multi-threaded embed loses when decode runs beside it). Same stage functions,
+same failure rows, same resume as the Ray job.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from itertools import islice
 
 import numpy as np
 import pyarrow as pa
+import torch
 
 from coattn_dist.audio import DecodeLimits
 from coattn_dist.pipeline.decode import decode_audio
 from coattn_dist.pipeline.reader import read_bytes
-
-PREFETCH = 2  # decoded batches waiting for the embedder: enough to hide a slow read
 
 
 def _batches(todo: pa.Table, batch_size: int) -> Iterator[dict[str, np.ndarray]]:
     for i in range(0, todo.num_rows, batch_size):
         table = todo.slice(i, batch_size)
         yield {name: np.array(table[name].to_pylist(), dtype=object) for name in table.column_names}
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """torch's intra-op threads are per process: set for the run, given back after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def stream_local(
@@ -40,26 +52,35 @@ def stream_local(
     batch_size: int,
     storage_options: dict | None,
     limits: DecodeLimits,
+    workers: int,
 ) -> None:
     """Every row of `todo` (clip_id, uri, ...) read, decoded, `embed`-ed and `write`-n, in
-    batches. One write is in flight at a time, so a failed upsert stops the run at the next batch,
-    with every earlier batch stored."""
+    batches, in order. At most two batches per worker are in flight, and one write: a failed
+    upsert stops the run at the next batch, with every earlier batch stored."""
 
-    def prepare(batch: dict) -> dict:
+    def work(batch: dict) -> dict:
         read = read_bytes(batch, storage_options, limits=limits)
-        return decode_audio(read, sample_rate, limits)
+        return embed(decode_audio(read, sample_rate, limits))
 
-    batches = _batches(todo, batch_size)
-    with ThreadPoolExecutor(1, "index-read") as reader, ThreadPoolExecutor(1, "index-write") as w:
-        ready = deque(reader.submit(prepare, b) for b in islice(batches, PREFETCH))
+    with (
+        _torch_threads(1),
+        ThreadPoolExecutor(workers, "index-embed") as pool,
+        ThreadPoolExecutor(1, "index-write") as writer,
+    ):
+        pending: deque[Future] = deque()
         writing: Future | None = None
-        while ready:
-            batch = ready.popleft().result()
-            if (upcoming := next(batches, None)) is not None:
-                ready.append(reader.submit(prepare, upcoming))
-            embedded = embed(batch)
-            if writing is not None:
-                writing.result()
-            writing = w.submit(write, embedded)
+        for batch in _batches(todo, batch_size):
+            pending.append(pool.submit(work, batch))
+            if len(pending) > 2 * workers:
+                writing = _write_next(pending, writing, writer, write)
+        while pending:
+            writing = _write_next(pending, writing, writer, write)
         if writing is not None:
             writing.result()
+
+
+def _write_next(pending: deque, writing: Future | None, writer, write) -> Future:
+    embedded = pending.popleft().result()
+    if writing is not None:
+        writing.result()
+    return writer.submit(write, embedded)

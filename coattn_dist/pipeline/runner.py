@@ -368,6 +368,7 @@ def _index_here(
             batch_size=batch_size,
             storage_options=storage_options,
             limits=limits,
+            workers=len(os.sched_getaffinity(0)),
         )
         store.flush()  # sealed segments, as MilvusSink.on_write_complete
 

@@ -1,5 +1,6 @@
-"""The local layout's stream: real files read and decoded ahead, every batch embedded and written
-once, in order; a failed write stops it with the earlier batches written. And the layout choice."""
+"""The local layout's stream: real files read, decoded and embedded by worker threads, every batch
+written once, in order; a failed write stops it with the earlier batches written. And the layout
+choice."""
 
 import os
 import threading
@@ -8,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from coattn_dist.audio import DEFAULT_LIMITS
-from coattn_dist.pipeline.local import PREFETCH, stream_local
+from coattn_dist.pipeline.local import stream_local
 from coattn_dist.pipeline.runner import LOCAL_MAX_CPUS, choose_layout
 
 
@@ -31,6 +32,7 @@ def run(todo: pa.Table, write, batch_size: int = 2) -> list[dict]:
         batch_size=batch_size,
         storage_options=None,
         limits=DEFAULT_LIMITS,
+        workers=2,
     )
     return embedded
 
@@ -48,9 +50,9 @@ def test_every_batch_once_in_order_with_failures_as_rows(sample_dir):
     assert [c for c, _, _ in written] == todo["clip_id"].to_pylist()  # none lost, none twice
     assert [(k, n) for c, k, n in written if c == "c3"] == [("unreadable", 0)]
     assert all(n == 5 * 16000 for c, k, n in written if c != "c3")
-    # the caller's thread embeds, another writes (and another reads: the stages overlap)
-    assert set(embedded) == {threading.current_thread().name}
-    assert set(threads) == {"index-write_0"} and len(threads) == 4 > PREFETCH
+    # two threads read and embed, never the caller's; one other writes
+    assert len(set(embedded)) == 2 and threading.current_thread().name not in embedded
+    assert set(threads) == {"index-write_0"} and len(threads) == 4
 
 
 def test_a_failed_write_stops_the_run_with_earlier_batches_written(sample_dir):
