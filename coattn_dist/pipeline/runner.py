@@ -3,7 +3,8 @@
 The stages overlap: CPU tasks read and decode the next blocks while the actor pool embeds the
 current ones and write tasks upsert the ones before. Ray Data's streaming executor keeps only a
 bounded window of blocks in flight, so memory does not grow with the collection; what the driver
-holds is the listing (a few hundred bytes per clip) and the failure rows.
+holds is the listing (a few hundred bytes per clip) and the failure rows. On one small machine
+the same stages run in this process instead (`pipeline.local`, `choose_layout`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -23,8 +24,9 @@ from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
 from coattn_dist.model import RetrievalModel
 from coattn_dist.pipeline.decode import decode_audio
 from coattn_dist.pipeline.embed import ClipEmbedder, encoder_sample_rate
+from coattn_dist.pipeline.local import stream_local
 from coattn_dist.pipeline.reader import drop_indexed, prune_gone, read_bytes, screen
-from coattn_dist.pipeline.writer import MilvusSink, write_failures
+from coattn_dist.pipeline.writer import MilvusSink, store_batch, write_failures
 from coattn_dist.progress import Progress
 from coattn_dist.store import ClipStore
 from coattn_dist.store.fingerprint import record_fingerprint
@@ -40,6 +42,12 @@ EMBED_CPUS, TASK_CPUS = 0.5, 0.25
 CPU_BATCH, GPU_BATCH = 4, 16
 # torch threads per embed actor on CPUs (`--embed-threads`); the layout measured in BENCHMARKS.md
 CPU_THREADS = 1
+# Where the job runs (`choose_layout`): "ray" (the Ray Data graph, any cluster), "local" (one
+# process, `pipeline.local`), or "auto": local on a machine of at most LOCAL_MAX_CPUS CPUs, no GPU
+# and no cluster, where it measured faster than Ray end to end and in the steady state
+# (BENCHMARKS.md, 2 CPUs); Ray everywhere else.
+LAYOUTS = ("auto", "ray", "local")
+LOCAL_MAX_CPUS = 2
 # How long the embed pool may take to start before the job fails with Ray's "not enough resources"
 # error: long enough for an autoscaler to bring up GPU nodes, short of hanging forever.
 ACTOR_START_TIMEOUT_S = 900
@@ -70,13 +78,13 @@ class IndexingStopped(Exception):
         self.summary = summary
 
 
-@ray.remote(num_cpus=0)
 class Tally:
     """What reached the collection, by clip: the driver's progress, counts and failures table.
 
     Write tasks report after each committed upsert; Ray may retry a task that already reported,
     so rows are counted by id, not by report. Failure rows are kept here as they arrive, so the
-    table is written when a run stops as well as when it ends.
+    table is written when a run stops as well as when it ends. An actor (`RemoteTally`) in the
+    Ray layout, a plain object in the local one.
     """
 
     def __init__(self):
@@ -103,6 +111,29 @@ class Tally:
 
     def failures(self) -> list[dict]:
         return list(self.failed.values())
+
+
+RemoteTally = ray.remote(num_cpus=0)(Tally)
+
+
+def _asker(tally) -> Callable:
+    """``ask(method, *args)``: a tally's answer, from its actor or from the object itself."""
+    if isinstance(tally, Tally):
+        return lambda method, *args: getattr(tally, method)(*args)
+    return lambda method, *args: ray.get(getattr(tally, method).remote(*args))
+
+
+def choose_layout(layout: str = "auto") -> str:
+    """ "ray" or "local" for `layout` (one of LAYOUTS); see LAYOUTS for what "auto" picks."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, not {layout!r}")
+    if layout != "auto":
+        return layout
+    import torch
+
+    cluster = bool(os.environ.get("RAY_ADDRESS")) or (ray.is_initialized() and len(ray.nodes()) > 1)
+    small = len(os.sched_getaffinity(0)) <= LOCAL_MAX_CPUS
+    return "local" if small and not cluster and not torch.cuda.is_available() else "ray"
 
 
 @contextlib.contextmanager
@@ -197,6 +228,8 @@ def run_index(
     prune: bool = False,
     reindex: bool = False,
     embed_threads: int | None = None,
+    layout: str = "auto",
+    precision: str = "auto",
 ) -> IndexSummary:
     """Index every clip of `listing` (clip_id, uri, label, size, version) that the collection
     lacks or holds from an older version of its file.
@@ -207,6 +240,8 @@ def run_index(
     `reindex`: drop the collection first: every clip embedded again, with this checkpoint. Without
     it, a collection indexed with another checkpoint is refused (`store.fingerprint`).
     `embed_threads`: torch threads per embed actor on CPUs (`embed_pool`).
+    `layout`: "ray", "local" or "auto" (`choose_layout`); the Ray layout needs Ray initialised.
+    `precision`: the audio CNN's, "auto", "fp32" or "bf16" (`encoders.aisfx.AisfxEncoder`).
 
     Raises `IndexingStopped` on a permanent error (Milvus or the object store unavailable after
     retries, a collection of another dimension); whatever was written before stays written.
@@ -214,12 +249,12 @@ def run_index(
     start, began, skipped, changed, pruned = time.monotonic(), time.time(), 0, 0, 0
     # the write tasks run in Ray workers, which may not share the driver's environment
     store_options = {"token": os.environ.get(TOKEN_ENV, ""), **(store_options or {})}
-    tally = Tally.remote()
+    layout = choose_layout(layout)
+    tally = Tally() if layout == "local" else RemoteTally.remote()
+    ask = _asker(tally)
 
     def summary() -> IndexSummary:
-        (indexed, failed), nodes, first = ray.get(
-            [tally.totals.remote(), tally.placement.remote(), tally.started.remote()]
-        )
+        (indexed, failed), nodes, first = ask("totals"), ask("placement"), ask("started")
         seconds = time.monotonic() - start
         return IndexSummary(
             indexed,
@@ -238,7 +273,7 @@ def run_index(
     stopped: Exception | None = None
     try:
         listing, rejected = screen(listing)  # malformed rows: failures, before any id lookup
-        tally.add.remote([], rejected, {})
+        ask("add", [], rejected, {})
         model = RetrievalModel.load(checkpoint, storage_options=storage_options)
         cfg, fingerprint = model.cfg, model.fingerprint()
         roots = roots or roots_of(listing["uri"].to_pylist())
@@ -250,8 +285,23 @@ def run_index(
                 record_fingerprint(store, fingerprint)  # ... and one of another checkpoint here
                 record_roots(store, roots)
                 todo, skipped, changed = drop_indexed(listing, store)
-            sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
-            if todo.num_rows:
+            if todo.num_rows and layout == "local":
+                with _reporting(ask, todo.num_rows, progress_every_s):
+                    _index_here(
+                        todo,
+                        checkpoint,
+                        uri,
+                        collection,
+                        cfg.model.dim,
+                        store_options,
+                        tally,
+                        batch_size=batch_size or CPU_BATCH,
+                        storage_options=storage_options,
+                        limits=limits,
+                        precision=precision,
+                    )
+            elif todo.num_rows:
+                sink = MilvusSink(uri, collection, cfg.model.dim, store_options, tally)
                 dataset = build_dataset(
                     todo,
                     encoder_sample_rate(cfg.audio),
@@ -259,11 +309,15 @@ def run_index(
                     num_workers,
                     storage_options,
                     ClipEmbedder,
-                    {"checkpoint": checkpoint, "storage_options": storage_options},
+                    {
+                        "checkpoint": checkpoint,
+                        "storage_options": storage_options,
+                        "precision": precision,
+                    },
                     limits,
                     embed_threads,
                 )
-                with _reporting(tally, todo.num_rows, progress_every_s):
+                with _reporting(ask, todo.num_rows, progress_every_s):
                     dataset.write_datasink(
                         sink, concurrency=num_writers, ray_remote_args={"num_cpus": TASK_CPUS}
                     )
@@ -273,7 +327,7 @@ def run_index(
     except Exception as error:  # whatever stopped it, the user gets the reason and the counts
         stopped = error
     try:  # the failures so far, also when the run stopped: what to fix before the rerun
-        write_failures(ray.get(tally.failures.remote()), failures_path, storage_options)
+        write_failures(ask("failures"), failures_path, storage_options)
     except Exception as error:
         stopped = stopped or error
     try:
@@ -281,17 +335,52 @@ def run_index(
             raise IndexingStopped(_reason(stopped), summary()) from stopped
         return summary()
     finally:
-        ray.kill(tally)  # the sink keeps a handle, and a long-lived driver may keep the sink
+        if layout == "ray":
+            ray.kill(tally)  # the sink keeps a handle, and a long-lived driver may keep the sink
+
+
+def _index_here(
+    todo: pa.Table,
+    checkpoint: str,
+    uri: str,
+    collection: str,
+    dim: int,
+    store_options: dict,
+    tally: Tally,
+    *,
+    batch_size: int,
+    storage_options: dict | None,
+    limits: DecodeLimits,
+    precision: str,
+) -> None:
+    """The local layout: `pipeline.local` with the Ray layout's embedder and writes."""
+    embedder = ClipEmbedder(checkpoint, storage_options, device="cpu", precision=precision)
+    with ClipStore(uri, collection, dim, **store_options) as store:
+
+        def write(columns: dict) -> None:
+            tally.add(*store_batch(store, columns))
+
+        stream_local(
+            todo,
+            embedder,
+            write,
+            sample_rate=embedder.encoder.sample_rate,
+            batch_size=batch_size,
+            storage_options=storage_options,
+            limits=limits,
+            workers=len(os.sched_getaffinity(0)),
+        )
+        store.flush()  # sealed segments, as MilvusSink.on_write_complete
 
 
 @contextlib.contextmanager
-def _reporting(tally, total: int, every_s: float) -> Iterator[None]:
+def _reporting(ask: Callable, total: int, every_s: float) -> Iterator[None]:
     """A progress line (done/total, clips/s, ETA) every `every_s` seconds while the job runs."""
     progress, stop = Progress("index", total, every_s), threading.Event()
 
     def watch() -> None:
         while not stop.wait(min(1.0, every_s)):
-            if (done := sum(ray.get(tally.totals.remote()))) < total:  # the last line comes below
+            if (done := sum(ask("totals"))) < total:  # the last line comes below
                 progress(done)
 
     thread = threading.Thread(target=watch, name="index-progress", daemon=True)
@@ -301,7 +390,7 @@ def _reporting(tally, total: int, every_s: float) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-        progress(sum(ray.get(tally.totals.remote())))
+        progress(sum(ask("totals")))
 
 
 def _reason(error: BaseException) -> str:

@@ -30,6 +30,18 @@ FAILURES_SCHEMA = pa.schema(
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+def store_batch(store: ClipStore, columns: dict) -> tuple[list[str], list[dict], dict[str, str]]:
+    """Upserts a batch's healthy rows; (their clip ids, the failure rows, the node that
+    embedded each stored clip, from the optional ``node`` column)."""
+    rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
+    good = [r for r in rows if not r["kind"]]
+    bad = [{name: str(r[name]) for name in FAILURES_SCHEMA.names} for r in rows if r["kind"]]
+    if good:
+        store.upsert(good)
+    nodes = {str(r["clip_id"]): str(r["node"]) for r in good if "node" in r}
+    return [str(r["clip_id"]) for r in good], bad, nodes
+
+
 class MilvusSink(Datasink[dict]):
     """Upserts healthy rows (clip_id, uri, label, vector, segments) into the collection and
     returns failure rows to the driver, where `failures` collects them for `write_failures`.
@@ -70,19 +82,10 @@ class MilvusSink(Datasink[dict]):
         indexed, failures = 0, []
         with self._store() as store:
             for block in blocks:
-                columns = BlockAccessor.for_block(block).to_numpy()
-                rows = [dict(zip(columns, values)) for values in zip(*columns.values())]
-                good = [r for r in rows if not r["kind"]]
-                bad = [
-                    {name: str(r[name]) for name in FAILURES_SCHEMA.names}
-                    for r in rows
-                    if r["kind"]
-                ]
-                indexed += store.upsert(good) if good else 0
+                ids, bad, nodes = store_batch(store, BlockAccessor.for_block(block).to_numpy())
+                indexed += len(ids)
                 failures += bad
                 if self.tally is not None:
-                    ids = [str(r["clip_id"]) for r in good]
-                    nodes = {str(r["clip_id"]): str(r["node"]) for r in good if "node" in r}
                     self.tally.add.remote(ids, bad, nodes)
         return {"indexed": indexed, "failures": failures}
 

@@ -14,6 +14,7 @@ from coattn_dist.encoders.aisfx import (
     LogMel,
     converted_weights,
     length_buckets,
+    native_bf16,
 )
 
 
@@ -37,7 +38,8 @@ def test_matches_the_packages_librosa_pipeline(sample_dir, audio_encoder):
     ours = LogMel()(torch.tensor(wave)[None])[0].numpy()
     np.testing.assert_allclose(ours, ref_spec, atol=1e-4)
 
-    encoder = AisfxEncoder(segment_hop_s=50 * 1024 / SAMPLE_RATE)  # the package's default hop
+    # the package's default hop, in the package's precision
+    encoder = AisfxEncoder(segment_hop_s=50 * 1024 / SAMPLE_RATE, precision="fp32")
     with torch.no_grad():
         ref = encoder.cnn(
             torch.tensor(blocking(ref_spec, BLOCK_FRAMES, 50, True), dtype=torch.float32)
@@ -110,3 +112,20 @@ def test_real_clip_read_with_soundfile_and_resampled(sample_dir, audio_encoder, 
     sf.write(tmp_path / "stereo.wav", np.stack([low, low], axis=1), 22050)
     a, b = audio_encoder([wave, load(str(tmp_path / "stereo.wav"), SAMPLE_RATE)])
     assert F.cosine_similarity(a.mean(0), b.mean(0), dim=0) > 0.9
+
+
+def test_bfloat16_keeps_every_embedding_within_cosine_0_9995(sample_dir):
+    waves = [load(str(p), SAMPLE_RATE) for p in sorted((sample_dir / "audio").glob("*.flac"))[:6]]
+    full, half = AisfxEncoder(precision="fp32"), AisfxEncoder(precision="bf16")
+    for a, b in zip(full(waves), half(waves)):
+        assert b.dtype == torch.float32 and a.shape == b.shape
+        assert F.cosine_similarity(a, b).min() >= 0.9995  # 0.9998 at worst on ESC-50's 414
+    assert half.cache_key == full.cache_key + "-bf16"  # never read from float32's feature cache
+
+
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it():
+    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
+    assert AisfxEncoder().precision == expected
+    assert AisfxEncoder(precision="fp32").cache_key == "aisfx-hop43"
+    with pytest.raises(ValueError, match="precision"):
+        AisfxEncoder(precision="fp16")

@@ -47,9 +47,11 @@ def run_cli(capsys, *args: str) -> tuple[int, dict, str]:
     return code, json.loads(out.strip().splitlines()[-1]), err
 
 
+@pytest.mark.parametrize("layout", ["ray", "local"])
 def test_bucket_with_bad_files_rerun_new_files_and_search(
-    s3_server, sample_dir, bad_audio, trained_checkpoint, ray_local, tmp_path, capsys
+    s3_server, sample_dir, bad_audio, trained_checkpoint, ray_local, tmp_path, capsys, layout
 ):
+    """The same job in both layouts: Ray Data's graph, and one process (`pipeline.local`)."""
     labels = esc50_labels(sample_dir)
     by_class = {c: sorted(n for n, label in labels.items() if label == c) for c in CLASSES}
     good = {names[0]: c for c, names in by_class.items()}
@@ -78,6 +80,8 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
         1,
         "--storage-options",
         json.dumps(s3_server),
+        "--layout",
+        layout,
     ]
 
     code, summary, err = run_cli(
