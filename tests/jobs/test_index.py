@@ -52,6 +52,7 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
     s3_server, sample_dir, bad_audio, trained_checkpoint, ray_local, tmp_path, capsys, layout
 ):
     """The same job in both layouts: Ray Data's graph, and one process (`pipeline.local`)."""
+    bucket = f"e2e-{layout}"  # one S3 server for the session
     labels = esc50_labels(sample_dir)
     by_class = {c: sorted(n for n, label in labels.items() if label == c) for c in CLASSES}
     good = {names[0]: c for c, names in by_class.items()}
@@ -63,7 +64,7 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
         + [f"bad/{n},,\n" for n in [*bad_audio, "missing.flac"]]
     )
     fs = bucket_with(
-        s3_server, "e2e", {**good_files, **bad_files, "manifest.csv": manifest.encode()}
+        s3_server, bucket, {**good_files, **bad_files, "manifest.csv": manifest.encode()}
     )
     common = [
         "--checkpoint",
@@ -85,7 +86,13 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
     ]
 
     code, summary, err = run_cli(
-        capsys, "index", "--manifest", "s3://e2e/manifest.csv", "--embed-threads", "2", *common
+        capsys,
+        "index",
+        "--manifest",
+        f"s3://{bucket}/manifest.csv",
+        "--embed-threads",
+        "2",
+        *common,
     )
     assert code == 0, err
     assert (summary["indexed"], summary["skipped"], summary["failed"]) == (len(good), 0, 6)
@@ -98,7 +105,7 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
     }
     assert all(f["clip_id"] == clip_id_for(f["uri"]) and f["message"] for f in failures)
 
-    code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)
+    code, summary, _ = run_cli(capsys, "index", "--source", f"s3://{bucket}/audio", *common)
     assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (
         0,
         len(good),
@@ -106,8 +113,8 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
     )
     assert summary["startup_s"] is None  # nothing to store
 
-    fs.pipe(f"e2e/audio/{new_name}", (sample_dir / "audio" / new_name).read_bytes())
-    code, summary, _ = run_cli(capsys, "index", "--source", "s3://e2e/audio", *common)
+    fs.pipe(f"{bucket}/audio/{new_name}", (sample_dir / "audio" / new_name).read_bytes())
+    code, summary, _ = run_cli(capsys, "index", "--source", f"s3://{bucket}/audio", *common)
     assert code == 0 and (summary["indexed"], summary["skipped"], summary["failed"]) == (
         1,
         len(good),
@@ -131,7 +138,7 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
     )
     assert code == 0 and answer["timings_ms"]["total"] > 0
     assert {r["uri"] for r in answer["results"]} == {
-        f"s3://e2e/audio/{n}" for n in by_class["dog"][:2]
+        f"s3://{bucket}/audio/{n}" for n in by_class["dog"][:2]
     }
 
 
