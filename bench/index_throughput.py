@@ -7,9 +7,9 @@
 The naive loop is what one would write first: decode, embed and upsert one clip at a time, in one
 process, torch on every core. The job is `run_index`, what `coattn index` runs, in its local
 layout (one process, `pipeline.local`) and as the Ray Data graph, with Ray already started (on a
-cluster it is; `ray.init` is timed apart). All run the audio CNN at the same `--precision`. Both write to the same Milvus
-Lite server, into their own collections, and start from loading the checkpoint. Runs alternate
-(naive, Ray, naive, ...) so that background load hits both alike; the table gives medians, end to
+cluster it is; `ray.init` is timed apart). All run the audio CNN at the same `--precision`, write
+to the same Milvus Lite server, into their own collections, and start from loading the
+checkpoint. Runs alternate (naive, local, Ray, naive, ...) so that background load hits all alike; the table gives medians, end to
 end and in the steady state (first row stored to last), which is the rate that matters at scale.
 """
 
@@ -203,11 +203,10 @@ def table(clips: int, runs: dict[str, list[Run]], init_s: float, load: str, prec
 
 def resolved(precision: str) -> str:
     """ "auto" -> what it picks on this machine (`AisfxEncoder`)."""
-    if precision != "auto":
-        return precision
-    from coattn_dist.encoders.aisfx import native_bf16
+    from coattn_dist.encoders.aisfx import resolve_precision
 
-    return f"auto ({'bfloat16' if native_bf16(torch.device('cpu')) else 'float32'} on this CPU)"
+    picked = resolve_precision(precision, "cpu")
+    return f"auto ({picked} on this CPU)" if precision == "auto" else picked
 
 
 def layout(key: str) -> str:
@@ -229,6 +228,8 @@ def write_section(path: Path, marker: str, text: str) -> None:
 
 
 def main() -> None:
+    from coattn_dist.encoders.aisfx import PRECISIONS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default=str(DEFAULT_SOURCE))
     p.add_argument("--clips", type=int, default=200)
@@ -246,7 +247,7 @@ def main() -> None:
     p.add_argument("--write", type=Path, help="put the table into this Markdown file's section")
     p.add_argument("--embed-only", action="store_true")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto")
     args = p.parse_args()
     if args.embed_only:
         embed_only(args.device, args.batch_size or 16, args.clips, args.precision)

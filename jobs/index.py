@@ -16,6 +16,7 @@ from dataclasses import asdict, fields, replace
 
 from coattn_dist.audio import DEFAULT_LIMITS, DecodeLimits
 from coattn_dist.checkpoints import resolve_checkpoint
+from coattn_dist.encoders.aisfx import PRECISIONS
 from coattn_dist.pipeline.reader import list_folder, list_manifest
 from coattn_dist.pipeline.runner import LAYOUTS, IndexingStopped, choose_layout, run_index
 from coattn_dist.runtime import init_ray
@@ -63,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=PRECISIONS,
         default="auto",
         help="the audio CNN's arithmetic; auto: bfloat16 on CPUs that have it in hardware "
         "(about 2x faster, ESC-50 mAP@10 within 0.001), else float32",

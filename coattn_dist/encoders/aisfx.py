@@ -90,19 +90,25 @@ class LogMel(nn.Module):
         return torch.log10(power @ self.fb * 10000.0 + 1.0) / SPEC_MAX
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether `device` multiplies bfloat16 in hardware: x86 CPUs with AVX512-BF16 or AMX, CUDA
-    from Ampere on. Elsewhere bfloat16 is emulated and slower than float32."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def resolve_precision(precision: str, device: str | torch.device) -> str:
+    """ "fp32" or "bf16" for one of PRECISIONS: "auto" is bfloat16 on a CPU that multiplies it in
+    hardware (AVX512-BF16, AMX, Arm BF16), float32 elsewhere: emulated bfloat16 is slower than
+    float32, and on GPUs bfloat16 is not measured yet."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    if torch.device(device).type != "cpu":
+        return "fp32"
     try:
         with open("/proc/cpuinfo") as f:
             flags = next((line for line in f if line.startswith(("flags", "Features"))), "")
     except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16", "bf16"} & set(flags.split()))
+        return "fp32"
+    return "bf16" if {"avx512_bf16", "amx_bf16", "bf16"} & set(flags.split()) else "fp32"
 
 
 def length_buckets(lengths: list[int], budget: int, waste: float = 1.25) -> list[list[int]]:
@@ -168,7 +174,7 @@ class AisfxEncoder(nn.Module):
     `precision`: "bf16" runs the CNN in bfloat16 (the front end stays float32): 1.8-2.2x faster
     on a CPU with AVX512-BF16; on ESC-50's 414 clips every segment within cosine 0.9998 of
     float32's and the shipped checkpoint's mAP@10 0.9643 against 0.9646. "auto" takes it where
-    the CPU has it in hardware (`native_bf16`); on a GPU it is not measured yet, so float32.
+    the CPU has it in hardware (`resolve_precision`); on a GPU it is not measured yet, so float32.
     """
 
     sample_rate = SAMPLE_RATE
@@ -184,12 +190,7 @@ class AisfxEncoder(nn.Module):
         precision: str = "auto",
     ):
         super().__init__()
-        if precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
-        device = torch.device(device)
-        if precision == "auto":
-            precision = "bf16" if device.type == "cpu" and native_bf16(device) else "fp32"
-        self.precision = precision
+        self.precision = precision = resolve_precision(precision, device)
         self.hop_frames = max(1, round(segment_hop_s * SAMPLE_RATE / FRAME_HOP))
         # names its cached features; float32's name is the one caches had before bfloat16
         self.cache_key = f"aisfx-hop{self.hop_frames}" + ("-bf16" if precision == "bf16" else "")

@@ -14,7 +14,7 @@ from coattn_dist.encoders.aisfx import (
     LogMel,
     converted_weights,
     length_buckets,
-    native_bf16,
+    resolve_precision,
 )
 
 
@@ -124,8 +124,8 @@ def test_bfloat16_keeps_every_embedding_within_cosine_0_9995(sample_dir):
 
 
 def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it():
-    expected = "bf16" if native_bf16(torch.device("cpu")) else "fp32"
-    assert AisfxEncoder().precision == expected
+    assert AisfxEncoder().precision == resolve_precision("auto", "cpu")
+    assert resolve_precision("auto", "meta") == "fp32"  # no GPU or other device guesses bf16
     assert AisfxEncoder(precision="fp32").cache_key == "aisfx-hop43"
     with pytest.raises(ValueError, match="precision"):
         AisfxEncoder(precision="fp16")
