@@ -30,6 +30,9 @@ class ModelConfig:
     audio_dim: int = 512  # width of the audio encoder's segment features
     text_dim: int = 384  # width of the text encoder's token features
     dim: int = 256  # stage-1 space: the vectors stored in Milvus
+    # stage 1 as this many dual encoders of dim / members each, averaged in one vector
+    # (model.DualEncoderEnsemble)
+    members: int = 1
     rerank_dim: int = 128  # width of the co-attention layers (their cost grows with its square)
     # longer clips are average-pooled down to this many (= the store's limit)
     max_segments: int = 32

@@ -4,7 +4,8 @@ Both stages read the frozen encoders' outputs: audio *segments* (B, N, 512) and 
 (B, L, 384), each with a boolean mask (True = real, False = padding).
 
 1. ``DualEncoder`` (stage 1) projects and pools each modality on its own into one L2-normalised
-   vector, so that a whole collection is embedded once and searched by cosine in Milvus.
+   vector, so that a whole collection is embedded once and searched by cosine in Milvus;
+   ``DualEncoderEnsemble`` puts several side by side in one vector of the same width.
 2. ``CoAttentionReranker`` (stage 2) reads a (query, clip) pair *together*: a cascade of
    ``CoAttentionLayer``s (self-attention in each modality, then guided cross-attention both ways,
    then a feed-forward block) refines the alignment of words and segments. Cascades: ``single``,
@@ -144,13 +145,13 @@ class Pool(nn.Module):
 
 
 class DualEncoder(nn.Module):
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, dim: int | None = None):
         super().__init__()
-        m = cfg.model
-        self.audio_proj = Projection(m.audio_dim, m.dim, m.dropout, m.audio_projection)
-        self.text_proj = Projection(m.text_dim, m.dim, m.dropout, m.text_projection)
-        self.audio_pool = Pool(m.pooling, m.dim)
-        self.text_pool = Pool(m.pooling, m.dim)
+        m, dim = cfg.model, dim or cfg.model.dim
+        self.audio_proj = Projection(m.audio_dim, dim, m.dropout, m.audio_projection)
+        self.text_proj = Projection(m.text_dim, dim, m.dropout, m.text_projection)
+        self.audio_pool = Pool(m.pooling, dim)
+        self.text_pool = Pool(m.pooling, dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
 
     def embed_audio(self, segments: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -158,6 +159,37 @@ class DualEncoder(nn.Module):
 
     def embed_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.text_pool(self.text_proj(tokens), mask), dim=-1)
+
+    def parts(self) -> list[DualEncoder]:
+        """What training fits, each with its own loss: this one."""
+        return [self]
+
+
+class DualEncoderEnsemble(nn.Module):
+    """``model.members`` dual encoders from different initialisations, each ``dim / members``
+    wide. A vector is the members' unit vectors side by side, scaled by 1/sqrt(members): still a
+    unit vector, and one inner product in Milvus is the mean of the members' cosines. Members
+    trained alike still err differently on words they never paired, and the mean cancels part of
+    that (RESULTS.md, "Training levers"), at no extra width in the index."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        n = cfg.model.members
+        if cfg.model.dim % n:
+            raise ValueError(f"model.dim {cfg.model.dim} must split evenly into {n} members")
+        self.members = nn.ModuleList(DualEncoder(cfg, cfg.model.dim // n) for _ in range(n))
+
+    def _joined(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(vectors, dim=-1) / math.sqrt(len(vectors))
+
+    def embed_audio(self, segments: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self._joined([m.embed_audio(segments, mask) for m in self.members])
+
+    def embed_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self._joined([m.embed_text(tokens, mask) for m in self.members])
+
+    def parts(self) -> list[DualEncoder]:
+        return list(self.members)
 
 
 # -- stage 2: co-attention reranker ----------------------------------------------------------------
@@ -312,7 +344,7 @@ class RetrievalModel(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         self.cfg = cfg
-        self.stage1 = DualEncoder(cfg)
+        self.stage1 = DualEncoder(cfg) if cfg.model.members == 1 else DualEncoderEnsemble(cfg)
         self.reranker = CoAttentionReranker(cfg)
 
     def fuse(

@@ -7,7 +7,10 @@ mean of three), then the reranker's on the best stage 1: with and without scenes
 corpus, scored on single-event (sfx-val) and multi-event (scenes-sfx-val) queries, stage 1 beside
 it. Writes levers.json, levers.md and levers.png.
 
-    python experiments/levers.py DATA OUT [--esc50 ESC50_DATA]
+Stage 1 is also scored on the far sets (sfx-test, the outside package, with `--zero-shot` all of
+ESC-50): recorded beside each variant, never used to choose.
+
+    python experiments/levers.py DATA OUT [--esc50 ESC50_DATA] [--zero-shot ESC50_DIR]
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from coattn_dist.data.table import canonical  # noqa: E402
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder  # noqa: E402
 from coattn_dist.encoders.aisfx import packaged_state  # noqa: E402
 from coattn_dist.features import DEFAULT_CACHE, Features, build_features  # noqa: E402
+from coattn_dist.metrics import map_at_k  # noqa: E402
 from coattn_dist.model import RetrievalModel  # noqa: E402
 from coattn_dist.progress import log_line  # noqa: E402
+from coattn_dist.query.embed import stage1_matrix  # noqa: E402
 from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1  # noqa: E402
 from coattn_dist.train.run import choose_fusion, validation  # noqa: E402
 
@@ -67,6 +72,10 @@ STAGE1 = {
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
     "+ aisfx category heads": (["model.audio_dim=890"], "+heads"),
+    # stage 1 as several dual encoders averaged in one vector (model.DualEncoderEnsemble)
+    "ensemble of 2 (128 wide each)": (["model.members=2"], "paraphrases"),
+    "ensemble of 4 (64 wide each)": (["model.members=4"], "paraphrases"),
+    "ensemble of 3, dim 768 (256 wide each)": (["model.members=3", "model.dim=768"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }
@@ -105,6 +114,7 @@ def main() -> int:
     p.add_argument("data", help="coattn prepare --sfx output folder")
     p.add_argument("out")
     p.add_argument("--esc50", help="coattn prepare --esc50 output folder (for '+ ESC-50 train')")
+    p.add_argument("--zero-shot", help="the ESC-50 subset: stage 1 on all its clips, recorded")
     p.add_argument("--set", nargs="*", default=[], help="overrides for every variant")
     p.add_argument("--only", nargs="*", help="stage-1 variants to run (default: all)")
     p.add_argument(
@@ -127,10 +137,17 @@ def main() -> int:
     with_heads = category_heads()
     sets["+heads"] = with_heads(sets["paraphrases"])
     val = features([str(data / "sfx-val.csv")], encoders)
+    far = {
+        name: [str(data / f)]
+        for name, f in (("sfx-test", "sfx-test.csv"), ("outside", "outside.csv"))
+    }
+    if args.zero_shot:
+        far["ESC-50 (all)"] = [f"{args.zero_shot}/meta/esc50.csv"]
+    far = {name: features(paths, encoders) for name, paths in far.items()}
     val_heads = with_heads(val)
     val_scenes = features([str(data / "scenes-sfx-val.jsonl")], encoders)
 
-    results, models = {"stage1": {}, "stage1_seeds": {}, "reranker": {}}, {}
+    results, models = {"stage1": {}, "stage1_seeds": {}, "stage1_far": {}, "reranker": {}}, {}
     for name, (overrides, which) in STAGE1.items():
         if which not in sets or (args.only and name not in args.only):
             continue
@@ -148,6 +165,10 @@ def main() -> int:
             )
             scores.append(max(e["val_mAP@10"] for e in history))
             models.setdefault(name, (model, run_cfg))  # the rerankers train on seed 0's
+            for test, f in far.items():
+                f = with_heads(f) if which == "+heads" else f
+                score = map_at_k(stage1_matrix(model, f.tokens, f.segments), f.relevant, 10)
+                results["stage1_far"].setdefault(name, {}).setdefault(test, []).append(score)
         results["stage1"][name] = sum(scores) / len(scores)
         results["stage1_seeds"][name] = scores
         print(f"{name}: sfx-val mAP@10 {results['stage1'][name]:.3f} {scores}", file=sys.stderr)
@@ -184,13 +205,17 @@ def main() -> int:
 
 def write_report(results: dict, out: Path) -> None:
     base = results["stage1"].get("base", next(iter(results["stage1"].values())))
+    far = results["stage1_far"]
+    tests = list(next(iter(far.values()), {}))
     lines = [
-        "| stage-1 variant | sfx-val mAP@10 | vs base | per seed |",
-        "| --- | --- | --- | --- |",
+        "| stage-1 variant | sfx-val mAP@10 | vs base | per seed | "
+        + "".join(f"{t} (recorded) | " for t in tests),
+        "| --- | --- | --- | --- |" + " --- |" * len(tests),
     ]
     lines += [
         f"| {n} | {v:.3f} | {v - base:+.3f} | "
-        f"{' / '.join(f'{s:.3f}' for s in results['stage1_seeds'][n])} |"
+        f"{' / '.join(f'{s:.3f}' for s in results['stage1_seeds'][n])} | "
+        + "".join(f"{sum(far[n][t]) / len(far[n][t]):.3f} | " for t in tests)
         for n, v in results["stage1"].items()
     ]
     lines += [

@@ -251,3 +251,29 @@ def test_projection_kinds_train_what_they_say():
     assert torch.allclose(linear(x), linear.linear(x))
     with pytest.raises(ValueError, match="projection 'deep'"):
         Projection(384, 256, 0.0, "deep")
+
+
+def test_an_ensemble_vector_is_one_unit_vector_scoring_the_members_mean_cosine(tmp_path):
+    model = model_with("single", dim=64, members=4)
+    assert [m.audio_proj.linear.out_features for m in model.stage1.members] == [16] * 4
+    segments, smask = pad_sequences([torch.randn(5, 512), torch.randn(2, 512)], 32)
+    tokens, tmask = pad_sequences([torch.randn(7, 384), torch.randn(3, 384)], 64)
+    a, t = model.stage1.embed_audio(segments, smask), model.stage1.embed_text(tokens, tmask)
+    assert a.shape == t.shape == (2, 64)
+    assert torch.allclose(a.norm(dim=-1), torch.ones(2))
+    members = torch.stack(
+        [
+            m.embed_text(tokens, tmask) @ m.embed_audio(segments, smask).T
+            for m in model.stage1.members
+        ]
+    )
+    assert torch.allclose(t @ a.T, members.mean(0), atol=1e-6)
+    assert not torch.allclose(members[0], members[1])  # initialised apart
+    model.save(str(tmp_path / "ens"))
+    again = RetrievalModel.load(str(tmp_path / "ens"))
+    assert torch.allclose(again.stage1.embed_audio(segments, smask), a)
+
+
+def test_an_ensemble_must_split_the_width_evenly():
+    with pytest.raises(ValueError, match="split evenly into 3"):
+        model_with("single", dim=64, members=3)

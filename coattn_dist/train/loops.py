@@ -180,17 +180,26 @@ def train_stage1(
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
-        t = model.stage1.embed_text(*pad_tokens(model, [data.tokens[i] for i in q]))
+        tokens = pad_tokens(model, [data.tokens[i] for i in q])
         segments = [data.segments[i] for i in c]
         if cfg.segment_crop > 0:
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)
-        a = model.stage1.embed_audio(*pad_segments(model, segments))
-        scale = model.stage1.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
-        logits, positives = scale * t @ a.T, data.relevant[q][:, c]
-        if sentences is None:
-            return info_nce(logits, positives)
-        similarity = sentences[q] @ sentences[q].T  # column j's clip is worded by caption q[j]
-        return soft_info_nce(logits, positives, similarity, cfg.soft_targets, cfg.soft_temperature)
+        segments = pad_segments(model, segments)
+        positives = data.relevant[q][:, c]
+        losses = []
+        for part in model.stage1.parts():  # an ensemble's members each learn on their own
+            scale = part.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
+            logits = scale * part.embed_text(*tokens) @ part.embed_audio(*segments).T
+            if sentences is None:
+                losses.append(info_nce(logits, positives))
+            else:  # column j's clip is worded by caption q[j]
+                similarity = sentences[q] @ sentences[q].T
+                losses.append(
+                    soft_info_nce(
+                        logits, positives, similarity, cfg.soft_targets, cfg.soft_temperature
+                    )
+                )
+        return sum(losses) / len(losses)
 
     gen = torch.Generator().manual_seed(cfg.seed)
     return fit(

@@ -162,3 +162,27 @@ def test_segment_crops_are_runs_of_the_clip_and_reproducible():
             assert torch.equal(cut, orig[start : start + len(cut)])  # a contiguous run
             lengths.add((len(orig), len(cut)))
     assert {(8, 1), (8, 8)} <= lengths  # a single segment and the whole clip both occur
+
+
+def test_every_member_of_a_stage1_ensemble_learns(small_features):
+    cfg = load_config(overrides=[*TINY, "model.members=2", "train.epochs=15"])
+    seed_everything(0)
+    model = RetrievalModel(cfg)
+    data = small_features
+    before = [
+        retrieval_metrics(_member_scores(m, model, data), data.relevant)["mAP@10"]
+        for m in model.stage1.members
+    ]
+    history = train_stage1(model, data, cfg.train)
+    assert history[-1]["loss"] < 0.3 * history[0]["loss"]
+    for member, was in zip(model.stage1.members, before):
+        assert retrieval_metrics(_member_scores(member, model, data), data.relevant)[
+            "mAP@10"
+        ] > max(0.9, was)
+
+
+def _member_scores(member, model, data) -> torch.Tensor:
+    with torch.no_grad():
+        t = member.embed_text(*pad_tokens(model, data.tokens))
+        a = member.embed_audio(*pad_segments(model, data.segments))
+    return t @ a.T
