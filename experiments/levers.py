@@ -137,13 +137,10 @@ def main() -> int:
     with_heads = category_heads()
     sets["+heads"] = with_heads(sets["paraphrases"])
     val = features([str(data / "sfx-val.csv")], encoders)
-    far = {
-        name: [str(data / f)]
-        for name, f in (("sfx-test", "sfx-test.csv"), ("outside", "outside.csv"))
-    }
+    far = {"sfx-test": str(data / "sfx-test.csv"), "outside": str(data / "outside.csv")}
     if args.zero_shot:
-        far["ESC-50 (all)"] = [f"{args.zero_shot}/meta/esc50.csv"]
-    far = {name: features(paths, encoders) for name, paths in far.items()}
+        far["ESC-50 (all)"] = f"{args.zero_shot}/meta/esc50.csv"
+    far = {name: features([path], encoders) for name, path in far.items()}
     val_heads = with_heads(val)
     val_scenes = features([str(data / "scenes-sfx-val.jsonl")], encoders)
 

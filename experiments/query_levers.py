@@ -111,6 +111,14 @@ def main() -> int:
     return 0
 
 
+def _row(label: str, cells: list[dict]) -> str:
+    return (
+        f"| {label} | "
+        + " | ".join(f"{c['mAP@10']:.3f} / {c['accuracy']:.3f}" for c in cells)
+        + " |"
+    )
+
+
 def write_report(results: dict, sets: list[str], out: Path) -> None:
     hub, words = results["hubness"], results["wordings"]
     head = " | ".join(f"{s} mAP@10 / acc." for s in sets)
@@ -120,20 +128,10 @@ def write_report(results: dict, sets: list[str], out: Path) -> None:
             if beta == 0 and k != NEIGHBOURS[0]:
                 continue
             label = "none" if beta == 0 else f"k {k}, beta {beta}"
-            cells = [hub[f"{s}|{k}|{beta}"] for s in sets]
-            lines.append(
-                f"| {label} | "
-                + " | ".join(f"{c['mAP@10']:.3f} / {c['accuracy']:.3f}" for c in cells)
-                + " |"
-            )
+            lines.append(_row(label, [hub[f"{s}|{k}|{beta}"] for s in sets]))
     lines += ["", f"| query wording | {head} |", "| --- |" + " --- |" * len(sets)]
     for w in [*WORDINGS, "mean of all five"]:
-        cells = [words[f"{s}|{w}"] for s in sets]
-        lines.append(
-            f"| {w} | "
-            + " | ".join(f"{c['mAP@10']:.3f} / {c['accuracy']:.3f}" for c in cells)
-            + " |"
-        )
+        lines.append(_row(w, [words[f"{s}|{w}"] for s in sets]))
     (out / "query_levers.md").write_text("\n".join(lines) + "\n")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, metric in zip(axes, ("mAP@10", "accuracy")):

@@ -186,14 +186,15 @@ def train_stage1(
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)
         segments = pad_segments(model, segments)
         positives = data.relevant[q][:, c]
+        # column j's clip is worded by caption q[j]
+        similarity = None if sentences is None else sentences[q] @ sentences[q].T
         losses = []
         for part in model.stage1.parts():  # an ensemble's members each learn on their own
             scale = part.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
             logits = scale * part.embed_text(*tokens) @ part.embed_audio(*segments).T
-            if sentences is None:
+            if similarity is None:
                 losses.append(info_nce(logits, positives))
-            else:  # column j's clip is worded by caption q[j]
-                similarity = sentences[q] @ sentences[q].T
+            else:
                 losses.append(
                     soft_info_nce(
                         logits, positives, similarity, cfg.soft_targets, cfg.soft_temperature
