@@ -27,14 +27,9 @@ for p in $PACKAGES; do
 done
 [ -f "$D/outside.csv" ] || $COATTN prepare --esc50 "$ESC50" --sfx "$OUT/debs" --out "$D"
 
-train() {  # NAME, then coattn train's manifest flags
-  local name=$1; shift
-  [ -f "$OUT/ckpt/$name/train_log.json" ] || $COATTN train "$@" --out "$OUT/ckpt/$name" "${TRAIN[@]}"
-}
-# No ESC-50 clip and no clip of the outside package: zero-shot ESC-50, the outside package.
-# Multi-event scenes train the reranker only (stage 1 pools them away and learns worse from them).
-train corpus --manifest "$D/sfx-train.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl" \
-  --val-manifest "$D/sfx-val.csv" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
+CKPT=$OUT/ckpt
+source "$(dirname "$0")/checkpoints.sh"
+train_corpus
 # ESC-50's training split alone (the old recipe); with the corpus further down: ESC-50 by source.
 train esc50 --manifest "$D/esc50-train.jsonl" --val-manifest "$D/esc50-val.jsonl" \
   --multi-val-manifest "$D/scenes-val.jsonl"
@@ -48,11 +43,7 @@ mkdir -p "$SHIP" && cp -r "$OUT/ckpt/general/." "$SHIP/"
 # Every corpus clip and still no ESC-50 clip: zero-shot ESC-50 (validation: a tenth of the recordings).
 train corpus-all --manifest "$D/manifest.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl" \
   --multi-val-manifest "$D/scenes-sfx-val.jsonl"
-# ESC-50 by source with the corpus.
-train esc50+corpus --manifest "$D/esc50-train.jsonl" --manifest "$D/sfx-train.csv" \
-  --rerank-manifest "$D/scenes-sfx-train.jsonl" --rerank-manifest "$D/scenes-train.jsonl" \
-  --val-manifest "$D/esc50-val.jsonl" --val-manifest "$D/sfx-val.csv" \
-  --multi-val-manifest "$D/scenes-val.jsonl" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
+train_esc50_corpus
 # Ten ESC-50 classes never trained on, with and without the corpus (report-unseen/).
 CONFIG=experiments/general.yaml experiments/unseen_classes.sh "$OUT" "$D/manifest.csv"
 

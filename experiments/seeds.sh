@@ -15,23 +15,15 @@ SEEDS=${*:-1 2}
 COATTN=${COATTN:-.venv/bin/coattn}
 PYTHON=${PYTHON:-.venv/bin/python}
 D=$OUT/data
+source "$(dirname "$0")/checkpoints.sh"
 
 for seed in $SEEDS; do
   S=$OUT/seed-$seed
   TRAIN=(--cascades single --cache "$OUT/cache" --config experiments/general.yaml --set "train.seed=$seed")
-  train() {  # NAME, then coattn train's manifest flags
-    local name=$1; shift
-    [ -f "$S/ckpt/$name/train_log.json" ] || $COATTN train "$@" --out "$S/ckpt/$name" "${TRAIN[@]}"
-  }
-  train corpus --manifest "$D/sfx-train.csv" --rerank-manifest "$D/scenes-sfx-train.jsonl" \
-    --val-manifest "$D/sfx-val.csv" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
-  train esc50+corpus --manifest "$D/esc50-train.jsonl" --manifest "$D/sfx-train.csv" \
-    --rerank-manifest "$D/scenes-sfx-train.jsonl" --rerank-manifest "$D/scenes-train.jsonl" \
-    --val-manifest "$D/esc50-val.jsonl" --val-manifest "$D/sfx-val.csv" \
-    --multi-val-manifest "$D/scenes-val.jsonl" --multi-val-manifest "$D/scenes-sfx-val.jsonl"
-  # unseen_classes.sh wrote the forty-class split into $D/unseen
-  train seen+corpus --manifest "$D/unseen/train.jsonl" --manifest "$D/manifest.csv" \
-    --val-manifest "$D/unseen/val.jsonl"
+  CKPT=$S/ckpt
+  train_corpus
+  train_esc50_corpus
+  train_seen_with "$D/manifest.csv"  # unseen_classes.sh wrote the forty-class split into $D/unseen
   [ -f "$S/report/metrics.json" ] || $COATTN evaluate \
     --checkpoint "corpus=$S/ckpt/corpus" --checkpoint "esc50+corpus=$S/ckpt/esc50+corpus" \
     --checkpoint "seen+corpus=$S/ckpt/seen+corpus" \

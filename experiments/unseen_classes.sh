@@ -29,16 +29,16 @@ for name, rows in splits.items():
     (data / "unseen" / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
 print(f"held out: {', '.join(unseen)}; " + ", ".join(f"{n}: {len(r)}" for n, r in splits.items()))
 EOF
+D=$OUT/data
+CKPT=$OUT/ckpt
+TRAIN=(--cascades single --cache "$OUT/cache" ${CONFIG:+--config "$CONFIG"})
+source "$(dirname "$0")/checkpoints.sh"
 CKPTS=()
 if [ -n "$EXTRA" ]; then
-  [ -f "$OUT/ckpt/seen+corpus/train_log.json" ] || $COATTN train --manifest "$OUT/data/unseen/train.jsonl" \
-    --manifest "$EXTRA" --val-manifest "$OUT/data/unseen/val.jsonl" --out "$OUT/ckpt/seen+corpus" \
-    --cascades single --cache "$OUT/cache" ${CONFIG:+--config "$CONFIG"}
+  train_seen_with "$EXTRA"
   CKPTS=(--checkpoint "without them, with the corpus=$OUT/ckpt/seen+corpus")
 fi
-[ -f "$OUT/ckpt/seen/train_log.json" ] || $COATTN train --manifest "$OUT/data/unseen/train.jsonl" \
-  --val-manifest "$OUT/data/unseen/val.jsonl" --out "$OUT/ckpt/seen" --cascades single \
-  --cache "$OUT/cache" ${CONFIG:+--config "$CONFIG"}
+train seen --manifest "$D/unseen/train.jsonl" --val-manifest "$D/unseen/val.jsonl"
 $COATTN evaluate --checkpoint "trained without them=$OUT/ckpt/seen" "${CKPTS[@]}" \
   --checkpoint "trained on all=$OUT/ckpt/esc50" \
   --manifest "unseen classes=$OUT/data/unseen/test-unseen.jsonl" \
