@@ -38,6 +38,10 @@ class ModelConfig:
     max_segments: int = 32
     max_tokens: int = 64  # positions the reranker knows for words
     pooling: str = "mean"  # stage-1 pooling: "mean" or "attention"
+    # which side pools its encoder's features before projecting them: "none", "text", "audio" or
+    # "both" (model.DualEncoder); pooled text is L2-normalised: the sentence vector all-MiniLM was
+    # trained to compare
+    pool_first: str = "none"
     # stage-1 projections: "mlp" (linear + residual MLP), "linear", or "frozen" (a fixed rotation:
     # the pretrained encoder's geometry kept; model.Projection)
     audio_projection: str = "mlp"
@@ -63,7 +67,10 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 60  # stage 1
     rerank_epochs: int = 30  # stage 2, trained after stage 1 on its hard negatives
+    # stage 1's pairs per step; the shipped recipe takes 256: more in-batch negatives carried
+    # further to unseen concepts (0.423 at 64, 0.441 at 256 over three seeds; RESULTS.md)
     batch_size: int = 64
+    rerank_batch_size: int = 64  # the reranker's queries per step
     lr: float = 1e-3
     weight_decay: float = 0.05
     hard_negatives: int = 3  # reranker candidates per query mined from stage 1's top ranks ...

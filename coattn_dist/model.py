@@ -145,19 +145,32 @@ class Pool(nn.Module):
 
 
 class DualEncoder(nn.Module):
+    """A projection and a pooling per side. ``model.pool_first`` picks, per side, whether the
+    encoder's features are pooled before the projection (one vector projected) or after it
+    (every token or segment projected, then pooled)."""
+
     def __init__(self, cfg: Config, dim: int | None = None):
         super().__init__()
         m, dim = cfg.model, dim or cfg.model.dim
+        if m.pool_first not in ("none", "text", "audio", "both"):
+            raise ValueError(f"pool_first {m.pool_first!r}: expected none, text, audio or both")
+        self.audio_first = m.pool_first in ("audio", "both")
+        self.text_first = m.pool_first in ("text", "both")
         self.audio_proj = Projection(m.audio_dim, dim, m.dropout, m.audio_projection)
         self.text_proj = Projection(m.text_dim, dim, m.dropout, m.text_projection)
-        self.audio_pool = Pool(m.pooling, dim)
-        self.text_pool = Pool(m.pooling, dim)
+        self.audio_pool = Pool(m.pooling, m.audio_dim if self.audio_first else dim)
+        self.text_pool = Pool(m.pooling, m.text_dim if self.text_first else dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / m.temperature)))
 
     def embed_audio(self, segments: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.audio_first:
+            return F.normalize(self.audio_proj(self.audio_pool(segments, mask)), dim=-1)
         return F.normalize(self.audio_pool(self.audio_proj(segments), mask), dim=-1)
 
     def embed_text(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.text_first:
+            sentence = F.normalize(self.text_pool(tokens, mask), dim=-1)
+            return F.normalize(self.text_proj(sentence), dim=-1)
         return F.normalize(self.text_pool(self.text_proj(tokens), mask), dim=-1)
 
     def parts(self) -> list[DualEncoder]:

@@ -76,6 +76,14 @@ STAGE1 = {
     "ensemble of 2 (128 wide each)": (["model.members=2"], "paraphrases"),
     "ensemble of 4 (64 wide each)": (["model.members=4"], "paraphrases"),
     "ensemble of 3, dim 768 (256 wide each)": (["model.members=3", "model.dim=768"], "paraphrases"),
+    # pool the frozen encoders' features, then project (MiniLM's sentence vector kept whole)
+    "text pooled before projection": (["model.pool_first=text"], "paraphrases"),
+    "both pooled before projection": (["model.pool_first=both"], "paraphrases"),
+    # more in-batch negatives per step, fewer steps (the default batch is 64)
+    "batch 32": (["train.batch_size=32"], "paraphrases"),
+    "batch 128": (["train.batch_size=128"], "paraphrases"),
+    "batch 256": (["train.batch_size=256"], "paraphrases"),
+    "batch 512": (["train.batch_size=512"], "paraphrases"),
     "+ corpus scenes": ([], "+scenes"),
     "+ ESC-50 train": ([], "+esc50"),
 }

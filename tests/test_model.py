@@ -277,3 +277,24 @@ def test_an_ensemble_vector_is_one_unit_vector_scoring_the_members_mean_cosine(t
 def test_an_ensemble_must_split_the_width_evenly():
     with pytest.raises(ValueError, match="split evenly into 3"):
         model_with("single", dim=64, members=3)
+
+
+def test_pooling_first_projects_the_sentence_vector():
+    """With the text pooled first, a caption's vector depends only on its normalised mean token:
+    the sentence vector all-MiniLM compares. Audio stays pooled after its projection."""
+    model = model_with("single", dim=64, pool_first="text")
+    tokens, tmask = pad_sequences([torch.randn(7, 384), torch.randn(3, 384)], 64)
+    t = model.stage1.embed_text(tokens, tmask)
+    sentence = torch.nn.functional.normalize(tokens[0, :7].mean(0), dim=0)
+    projected = model.stage1.text_proj(sentence)
+    assert torch.allclose(t[0], projected / projected.norm(), atol=1e-6)
+    # the same sentence vector from other tokens (twice the mean, one token a scaled copy) agrees
+    same, smask = pad_sequences([2 * tokens[0, :7].mean(0, keepdim=True)], 64)
+    assert torch.allclose(model.stage1.embed_text(same, smask)[0], t[0], atol=1e-5)
+    segments, amask = pad_sequences([torch.randn(5, 512)], 32)
+    both = model_with("single", dim=64, pool_first="both")
+    a = both.stage1.embed_audio(segments, amask)
+    pooled = both.stage1.audio_proj(segments[0, :5].mean(0))
+    assert torch.allclose(a[0], pooled / pooled.norm(), atol=1e-6)
+    with pytest.raises(ValueError, match="pool_first 'words'"):
+        model_with("single", pool_first="words")

@@ -100,6 +100,7 @@ def fit(
     pairs: torch.Tensor,
     cfg: TrainConfig,
     epochs: int,
+    batch_size: int,
     gen: torch.Generator,
     stage: str,
     log: Log | None = None,
@@ -116,7 +117,7 @@ def fit(
     for epoch in range(1, epochs + 1):
         module.train()
         total, seen = 0.0, 0
-        for batch in _my_batches(pairs, cfg.batch_size, gen):
+        for batch in _my_batches(pairs, batch_size, gen):
             loss = loss_fn(batch)
             opt.zero_grad()
             loss.backward()
@@ -204,7 +205,16 @@ def train_stage1(
 
     gen = torch.Generator().manual_seed(cfg.seed)
     return fit(
-        model.stage1, loss_fn, positive_pairs(data), cfg, cfg.epochs, gen, "stage1", log, evaluate
+        model.stage1,
+        loss_fn,
+        positive_pairs(data),
+        cfg,
+        cfg.epochs,
+        cfg.batch_size,
+        gen,
+        "stage1",
+        log,
+        evaluate,
     )
 
 
@@ -262,6 +272,7 @@ def train_reranker(
         positive_pairs(data),
         cfg,
         cfg.rerank_epochs,
+        cfg.rerank_batch_size,
         gen,
         model.cfg.model.cascade,
         log,

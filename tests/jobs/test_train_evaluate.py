@@ -17,6 +17,7 @@ TINY = [
     "train.epochs=6",
     "train.rerank_epochs=2",
     "train.batch_size=16",
+    "train.rerank_batch_size=16",
     "train.patience=3",
 ]
 CLASSES = ["dog", "rain", "church_bells", "crying_baby", "helicopter", "clock_tick"]

@@ -12,6 +12,7 @@ TINY = [
     "train.epochs=3",
     "train.rerank_epochs=1",
     "train.batch_size=8",
+    "train.rerank_batch_size=8",
 ]
 
 

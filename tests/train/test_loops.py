@@ -29,6 +29,7 @@ TINY = [
     "train.epochs=40",
     "train.rerank_epochs=25",
     "train.batch_size=16",
+    "train.rerank_batch_size=16",
     "train.lr=0.003",
 ]
 
@@ -186,3 +187,21 @@ def _member_scores(member, model, data) -> torch.Tensor:
         t = member.embed_text(*pad_tokens(model, data.tokens))
         a = member.embed_audio(*pad_segments(model, data.segments))
     return t @ a.T
+
+
+def test_each_stage_steps_with_its_own_batch_size(small_features, monkeypatch):
+    """The shipped recipe gives stage 1 large batches (more negatives) and the reranker its own."""
+    from coattn_dist.train import loops
+
+    sizes = []
+    real = loops._my_batches
+    monkeypatch.setattr(
+        loops, "_my_batches", lambda p, size, g: sizes.append(size) or real(p, size, g)
+    )
+    overrides = [*TINY, "train.epochs=1", "train.rerank_epochs=1", "train.batch_size=12"]
+    cfg = load_config(overrides=[*overrides, "train.rerank_batch_size=5"])
+    seed_everything(0)
+    model = RetrievalModel(cfg)
+    train_stage1(model, small_features, cfg.train)
+    train_reranker(model, small_features, cfg.train)
+    assert sizes == [12, 5]

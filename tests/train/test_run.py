@@ -22,6 +22,7 @@ TINY = [
     "train.epochs=2",
     "train.rerank_epochs=1",
     "train.batch_size=8",
+    "train.rerank_batch_size=8",
 ]
 
 
