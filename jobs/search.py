@@ -11,6 +11,7 @@ import sys
 from coattn_dist.audio import AudioError, read_limited
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.query.answer import Answer
+from coattn_dist.query.encode import RUNTIMES
 from coattn_dist.query.search import Searcher
 from coattn_dist.query.sound import UPLOAD_LIMITS
 from coattn_dist.store import StoreUnavailable
@@ -38,6 +39,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=50,
         help="stage-1 candidates the second stage rescores (0: stage 1 only)",
+    )
+    p.add_argument(
+        "--query-encoder",
+        choices=RUNTIMES,
+        default="onnx",
+        help="what encodes the words on a CPU: onnx (ranks as torch does), onnx-int8 (faster, "
+        "may swap near-ties) or torch",
     )
     p.add_argument("--storage-options", type=storage_options, default={}, help=STORAGE_HELP)
 
@@ -70,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             args.milvus_uri,
             args.collection,
             args.storage_options,
+            query_encoder=args.query_encoder,
         )
         try:
             answer = _answer(searcher, args)

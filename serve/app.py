@@ -22,6 +22,7 @@ from ray.serve import Application
 
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.model import RetrievalModel
+from coattn_dist.query.encode import RUNTIMES
 from coattn_dist.runtime import quiet_ray
 from serve.ingress import Ingress
 from serve.reranker import Reranker
@@ -43,6 +44,7 @@ class ServiceArgs:
     collection: str
     storage_options: dict = field(default_factory=dict)  # fsspec options: checkpoint and audio
     deadlines: dict = field(default_factory=dict)  # seconds per stage (serve.ingress.Deadlines)
+    query_encoder: str = "onnx"  # QueryEncoder.for_model's runtime in the ingress
 
     @classmethod
     def resolve(cls, args: dict) -> ServiceArgs:
@@ -60,12 +62,18 @@ class ServiceArgs:
                 "owns: serve it with `milvus-lite server --data-dir ... --host "
                 "127.0.0.1` and give its http:// URI"
             )
+        query_encoder = args.get("query_encoder") or "onnx"
+        if query_encoder not in RUNTIMES:
+            raise ValueError(
+                f"query_encoder {query_encoder!r}: expected one of {', '.join(RUNTIMES)}"
+            )
         if "://" not in values["checkpoint"] and Path(values["checkpoint"]).exists():
             values["checkpoint"] = str(Path(values["checkpoint"]).resolve())
         return cls(
             **values,
             storage_options=dict(args.get("storage_options") or {}),
             deadlines=dict(args.get("deadlines") or {}),
+            query_encoder=query_encoder,
         )
 
 
@@ -97,7 +105,12 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     # The reranker asks the retriever for candidates itself: their features skip the ingress.
     reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options, retriever)
     return deployment("Ingress").bind(
-        service.checkpoint, retriever, reranker, service.storage_options, service.deadlines
+        service.checkpoint,
+        retriever,
+        reranker,
+        service.storage_options,
+        service.deadlines,
+        service.query_encoder,
     )
 
 

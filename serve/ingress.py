@@ -106,9 +106,10 @@ class Ingress:
         reranker: DeploymentHandle,
         storage_options: dict,
         deadlines: dict | None = None,
+        query_encoder: str = "onnx",
     ):
         model = RetrievalModel.load(checkpoint, storage_options=storage_options)
-        encode = QueryEncoder.for_model(model)  # ONNX Runtime on the replica's CPU
+        encode = QueryEncoder.for_model(model, runtime=query_encoder)  # on the replica's CPU
         encode_sound = SoundEncoder(model)
         # warm, before the replica reports ready
         encode(["a dog barks while rain falls"])

@@ -13,7 +13,9 @@ from coattn_dist.features import encode_texts
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.embed import embed_texts, model_device
 
-RUNTIMES = ("onnx", "torch")
+# ONNX Runtime with float32 weights (ranks as torch does) or 8-bit ones (faster, reorders near-ties;
+# BENCHMARKS.md, "Query encoder"), or torch itself.
+RUNTIMES = ("onnx", "onnx-int8", "torch")
 log = logging.getLogger("coattn.query")
 
 
@@ -28,18 +30,23 @@ class QueryEncoder:
         cls, model: RetrievalModel, device: str | torch.device = "cpu", runtime: str = "onnx"
     ):
         """With the text encoder the model's config names (the one its stage 1 was trained on),
-        on ONNX Runtime on a CPU (`query.onnx_encode`) unless `runtime` is "torch"; torch on a
-        GPU, and where the export cannot be made to agree with torch (said in the log)."""
+        on ONNX Runtime on a CPU (`query.onnx_encode`) unless `runtime` is "torch"; "onnx-int8"
+        falls back to float32 weights where 8 bits disagree with torch. Torch on a GPU, and where
+        no export agrees with torch (said in the log)."""
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
         reference = cls(model, build_text_encoder(model.cfg.text, device))
-        if runtime == "onnx" and torch.device(device).type == "cpu":
+        if runtime != "torch" and torch.device(device).type == "cpu":
             from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder
 
-            try:
-                return OnnxQueryEncoder(model, reference.text_encoder, reference)
-            except ExportMismatch as error:
-                log.warning("query encoder stays on torch: %s", error)
+            for weights in ("int8", "fp32") if runtime == "onnx-int8" else ("fp32",):
+                try:
+                    return OnnxQueryEncoder(
+                        model, reference.text_encoder, reference, weights=weights
+                    )
+                except ExportMismatch as error:
+                    log.warning("query encoder: %s weights refused: %s", weights, error)
+            log.warning("query encoder stays on torch")
         return reference
 
     def __call__(self, queries: list[str]) -> tuple[list[torch.Tensor], np.ndarray]:

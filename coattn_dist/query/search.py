@@ -35,7 +35,9 @@ class Searcher:
         collection: str,
         storage_options: dict | None = None,
         device: str = "cpu",
+        query_encoder: str = "onnx",
     ) -> Searcher:
+        """`query_encoder`: the runtime that encodes the words (`QueryEncoder.for_model`)."""
         model = RetrievalModel.load(
             checkpoint, storage_options=storage_options, map_location=device
         )
@@ -49,7 +51,7 @@ class Searcher:
         except Exception:
             store.close()
             raise
-        return cls(QueryEncoder.for_model(model, device), store)
+        return cls(QueryEncoder.for_model(model, device, query_encoder), store)
 
     def close(self) -> None:
         self.store.close()

@@ -121,25 +121,14 @@ def test_bucket_with_bad_files_rerun_new_files_and_search(
         0,
     )
 
-    code, answer, _ = run_cli(
-        capsys,
-        "search",
-        "a dog barks",
-        "-k",
-        2,
-        "--rerank",
-        5,
-        "--checkpoint",
-        trained_checkpoint,
-        "--milvus-uri",
-        tmp_path / "milvus.db",
-        "--collection",
-        "clips",
-    )
-    assert code == 0 and answer["timings_ms"]["total"] > 0
-    assert {r["uri"] for r in answer["results"]} == {
-        f"s3://{bucket}/audio/{n}" for n in by_class["dog"][:2]
-    }
+    search = ["search", "a dog barks", "-k", 2, "--rerank", 5, "--checkpoint", trained_checkpoint]
+    search += ["--milvus-uri", tmp_path / "milvus.db", "--collection", "clips"]
+    for encoder in ("onnx", "onnx-int8", "torch"):
+        code, answer, _ = run_cli(capsys, *search, "--query-encoder", encoder)
+        assert code == 0 and answer["timings_ms"]["total"] > 0
+        assert {r["uri"] for r in answer["results"]} == {
+            f"s3://{bucket}/audio/{n}" for n in by_class["dog"][:2]
+        }, encoder
 
 
 def ray_processes(temp_dir: str) -> list[int]:

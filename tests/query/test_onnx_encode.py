@@ -16,7 +16,14 @@ from coattn_dist.model import RetrievalModel
 from coattn_dist.query import onnx_encode
 from coattn_dist.query.embed import embed_clips
 from coattn_dist.query.encode import QueryEncoder
-from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder, cosines
+from coattn_dist.query.onnx_encode import (
+    WEIGHTS,
+    ExportMismatch,
+    OnnxQueryEncoder,
+    cosines,
+    export_path,
+    quantized_path,
+)
 from tests.harness.queries import varied_queries
 
 
@@ -39,9 +46,12 @@ def encoders(shipped, text_encoder, exports):
     return QueryEncoder(shipped, text_encoder), QueryEncoder.for_model(shipped)
 
 
-def test_the_cpu_default_is_onnx_and_agrees_with_torch_on_a_thousand_queries(encoders, exports):
-    slow, fast = encoders
-    assert isinstance(fast, OnnxQueryEncoder) and fast.path.parent == exports
+@pytest.fixture(scope="module")
+def int8(shipped, exports):
+    return QueryEncoder.for_model(shipped, runtime="onnx-int8")
+
+
+def agrees_on_a_thousand_queries(slow, fast) -> None:
     texts = varied_queries()
     assert len(texts) == 1000
     for start in range(0, len(texts), 100):
@@ -51,6 +61,21 @@ def test_the_cpu_default_is_onnx_and_agrees_with_torch_on_a_thousand_queries(enc
         for t, w in zip(tokens, want_tokens):
             assert t.shape == w.shape  # the same tokens, padding stripped alike
             assert cosines(t, w).min() >= 0.999
+
+
+def test_the_cpu_default_is_onnx_float32_and_agrees_with_torch_on_a_thousand_queries(
+    encoders, exports, shipped, text_encoder
+):
+    slow, fast = encoders
+    assert isinstance(fast, OnnxQueryEncoder) and fast.path == export_path(shipped, text_encoder)
+    assert fast.path.parent == exports
+    agrees_on_a_thousand_queries(slow, fast)
+
+
+def test_int8_weights_agree_with_torch_on_a_thousand_queries(encoders, int8, shipped, text_encoder):
+    assert isinstance(int8, OnnxQueryEncoder)
+    assert int8.path == quantized_path(export_path(shipped, text_encoder))
+    agrees_on_a_thousand_queries(encoders[0], int8)
 
 
 def test_same_top_ten_on_the_esc50_queries(
@@ -68,12 +93,12 @@ def test_same_top_ten_on_the_esc50_queries(
     assert torch.equal(top["torch"], top["onnx"])
 
 
-def test_a_batch_encodes_each_query_as_alone(encoders):
-    _, fast = encoders
+def test_a_batch_encodes_each_query_as_alone(encoders, int8):
     texts = ["rain", "a dog barks while rain falls and thunder rolls far away", "bells ring"]
-    together = fast(texts)[1]
-    alone = np.concatenate([fast([t])[1] for t in texts])
-    np.testing.assert_allclose(together, alone, atol=1e-5)
+    for fast in (encoders[1], int8):
+        together = fast(texts)[1]
+        alone = np.concatenate([fast([t])[1] for t in texts])
+        np.testing.assert_allclose(together, alone, atol=1e-5)
 
 
 def test_a_graph_that_disagrees_with_torch_is_refused_and_torch_answers(
@@ -81,15 +106,42 @@ def test_a_graph_that_disagrees_with_torch_is_refused_and_torch_answers(
 ):
     """An export made for another stage 1 (or by a buggy exporter) never ranks anything."""
     other = RetrievalModel(shipped.cfg).eval()  # same shapes, fresh weights
-    ours = OnnxQueryEncoder(shipped, text_encoder, QueryEncoder(shipped, text_encoder))
-    shutil.copy(ours.path, onnx_encode.export_path(other, text_encoder))
-    with pytest.raises(ExportMismatch, match="disagrees with torch"):
-        OnnxQueryEncoder(other, text_encoder, QueryEncoder(other, text_encoder))
+    ours = OnnxQueryEncoder(
+        shipped, text_encoder, QueryEncoder(shipped, text_encoder), weights="fp32"
+    )
+    wrong = export_path(other, text_encoder)
+    shutil.copy(ours.path, wrong)
+    for weights in WEIGHTS:  # the int8 graph is made from the wrong one, and refused too
+        with pytest.raises(ExportMismatch, match="disagrees with torch"):
+            OnnxQueryEncoder(
+                other, text_encoder, QueryEncoder(other, text_encoder), weights=weights
+            )
     with caplog.at_level(logging.WARNING, logger="coattn.query"):
-        fallback = QueryEncoder.for_model(other)
+        fallback = QueryEncoder.for_model(other, runtime="onnx-int8")
     assert type(fallback) is QueryEncoder and "stays on torch" in caplog.text
-    onnx_encode.export_path(other, text_encoder).unlink()
-    assert isinstance(QueryEncoder.for_model(other), OnnxQueryEncoder)  # exported afresh, agrees
+    wrong.unlink()
+    quantized_path(wrong).unlink()
+    assert isinstance(
+        QueryEncoder.for_model(other, runtime="onnx-int8"), OnnxQueryEncoder
+    )  # exported afresh, agrees
+
+
+def test_int8_weights_that_disagree_fall_back_to_the_float32_graph(
+    shipped, text_encoder, int8, exports, caplog
+):
+    other = RetrievalModel(shipped.cfg).eval()
+    shutil.copy(int8.path, quantized_path(export_path(other, text_encoder)))  # shipped's int8
+    with caplog.at_level(logging.WARNING, logger="coattn.query"):
+        encoder = QueryEncoder.for_model(other, runtime="onnx-int8")
+    assert isinstance(encoder, OnnxQueryEncoder) and encoder.path == export_path(
+        other, text_encoder
+    )
+    assert "int8 weights refused" in caplog.text and "stays on torch" not in caplog.text
+
+
+def test_weights_choice(shipped, text_encoder):
+    with pytest.raises(ValueError, match="weights 'int4'"):
+        OnnxQueryEncoder(shipped, text_encoder, QueryEncoder(shipped, text_encoder), weights="int4")
 
 
 def test_runtime_choice():

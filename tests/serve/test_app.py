@@ -66,6 +66,10 @@ def test_missing_settings_and_a_lite_file_are_clear_errors(monkeypatch):
         ServiceArgs.resolve({"checkpoint": "c", "milvus_uri": "http://127.0.0.1:1"})
     with pytest.raises(ValueError, match="Milvus Lite file.*milvus-lite server"):
         ServiceArgs.resolve({"checkpoint": "c", "milvus_uri": "./milvus.db", "collection": "x"})
+    with pytest.raises(ValueError, match="query_encoder 'tensorrt': expected one of onnx, "):
+        ServiceArgs.resolve(
+            {"milvus_uri": "http://127.0.0.1:1", "collection": "x", "query_encoder": "tensorrt"}
+        )
 
 
 def test_config_gives_every_deployment_its_own_autoscaling_on_loopback():
@@ -83,9 +87,8 @@ def test_config_gives_every_deployment_its_own_autoscaling_on_loopback():
         assert d["autoscaling_config"]["target_ongoing_requests"] <= d["max_ongoing_requests"]
     assert set(app["args"]["deadlines"]) <= set(Deadlines.__dataclass_fields__)
     assert app["args"]["checkpoint"] is None  # the shipped checkpoint
-    assert ServiceArgs.resolve(
-        {**app["args"], "milvus_uri": "http://127.0.0.1:1"}
-    ).checkpoint == str(GENERAL)
+    resolved = ServiceArgs.resolve({**app["args"], "milvus_uri": "http://127.0.0.1:1"})
+    assert resolved.checkpoint == str(GENERAL) and resolved.query_encoder == "onnx"
 
 
 def test_queries_by_sound_rank_as_coattn_search_does(service, service_args, indexed, capsys):
