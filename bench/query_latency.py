@@ -11,6 +11,8 @@ the real app (`serve.app.run`, serve/config.yaml) on a local Ray with 2 CPUs, se
 whose stage 1 made those vectors, with Serve's fast request path (`runtime.SERVE_FAST_PATH`) and,
 side by side on a Ray of its own, without it (one client); clients are threads on the same
 machine, over loopback, sending `GET /search?k=10&rerank=50` with varied free-text queries.
+After the levels, 64 clients for 30 s (overload) and the failure drill (every reranker replica
+killed under load, each request judged full, degraded or refused until Serve brings it back).
 Per-stage numbers are the service's own `timings_ms` (the ingress' view: queueing and batching
 included). The reranker's cost against depth and cascade is measured in-process on real
 candidates from the same collection, one torch thread (what a 1-CPU replica gets), with freshly
@@ -139,6 +141,13 @@ def overload(url: str, clients: int = 64, seconds: float = 30.0) -> dict:
     }
 
 
+def reranker_killed(url: str, clients: int = 2) -> dict:
+    """The failure drill (`serve.drill`) under `clients` well-behaved clients."""
+    from serve.drill import kill_reranker_under_load, summary
+
+    return {"clients": clients, **summary(kill_reranker_under_load(url, clients=clients))}
+
+
 def in_process(uri: str, checkpoint: str, n: int = 60) -> dict:
     """`coattn search`'s Searcher on the same collection and queries, one at a time: what the
     service adds to the work itself."""
@@ -223,10 +232,11 @@ def milvus_top50_ms(uri: str, dim: int, n: int = 30) -> float:
 
 
 def serve_and_load(
-    uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int], overload_s: float = 0
-) -> tuple[list[dict], dict | None]:
+    uri: str, checkpoint: str, fast_path: bool, concurrency: dict[int, int], stress: bool = False
+) -> tuple[list[dict], dict]:
     """The service on a fresh local Ray, with Serve's fast request path on or off (read by every
-    Serve process when Ray starts, so each setting gets its own Ray)."""
+    Serve process when Ray starts, so each setting gets its own Ray); with `stress`, then 64
+    clients for 30 s and the failure drill."""
     import ray
     from ray import serve
 
@@ -253,10 +263,13 @@ def serve_and_load(
                 file=sys.stderr,
                 flush=True,
             )
-        shed = overload(url, seconds=overload_s) if overload_s else None
-        if shed:
-            print(f"  overload: {shed}", file=sys.stderr, flush=True)
-        return levels, shed
+        stressed = {}
+        if stress:
+            stressed["overload"] = overload(url, seconds=30)
+            print(f"  overload: {stressed['overload']}", file=sys.stderr, flush=True)
+            stressed["reranker_killed"] = reranker_killed(url)
+            print(f"  reranker killed: {stressed['reranker_killed']}", file=sys.stderr, flush=True)
+        return levels, stressed
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -270,8 +283,8 @@ def run(args: argparse.Namespace) -> None:
         searcher = in_process(uri, checkpoint)
         print(f"  in-process Searcher: {searcher}", file=sys.stderr, flush=True)
         plain, _ = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
-        levels, shed = serve_and_load(
-            uri, checkpoint, fast_path=True, concurrency=CONCURRENCY, overload_s=30
+        levels, stressed = serve_and_load(
+            uri, checkpoint, fast_path=True, concurrency=CONCURRENCY, stress=True
         )
         cost = reranker_cost(uri, checkpoint)
     result = {
@@ -282,7 +295,7 @@ def run(args: argparse.Namespace) -> None:
         "levels": levels,
         "without_fast_path": plain,
         "searcher": searcher,
-        "overload": shed,
+        **stressed,
         "reranker": cost,
         "date": str(date.today()),
         "checkpoint": checkpoint.replace(f"{REPO}/", ""),
@@ -370,6 +383,16 @@ def render(workdir: Path) -> str:
                 f"({p99 / r['levels'][0]['latency_ms']['p99']:.2f}x the one-client p99); "
                 f"refused p50 {(shed['refused_ms'] or {}).get('p50')} ms; right after: health "
                 f"{shed['health_after']!r}, one client p50 {shed['one_client_after_ms']['p50']} ms",
+            ]
+        drill = r.get("reranker_killed")
+        if drill:
+            lines += [
+                "",
+                f"{r['backend']} {r['rows']:,}, every reranker replica killed under "
+                f"{drill['clients']} clients: requests sent before the kill "
+                f"{drill['before_kill']}, after it {drill['after_kill']}; first degraded answer "
+                f"{drill['first_degraded_s']} s after the kill (p50 {drill['degraded_p50_ms']} "
+                f"ms), full answers again from {drill['full_again_s']} s",
             ]
     notes = [
         f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "

@@ -5,16 +5,15 @@ or killed mid-load (stage 1 answers, marked degraded, until it is back), /health
 import asyncio
 import json
 import pickle
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import ray
 import requests
 from ray import serve
 
 from coattn_dist.store import Hit
+from serve.drill import kill_reranker_under_load, summary
 from serve.flow import RERANK_UNAVAILABLE, Deadlines, SearchFlow
 from tests.serve.conftest import wait_until
 
@@ -147,61 +146,17 @@ def test_a_full_queue_is_refused_at_once_with_retry_after(tight):
     assert median([s for s, _ in refused]) < answered  # refused without waiting in line
 
 
-def replicas(deployment: str) -> list:
-    return [
-        ray.get_actor(a["name"], namespace=a["namespace"])
-        for a in ray.util.list_named_actors(all_namespaces=True)
-        if a["name"].startswith(f"SERVE_REPLICA::{APP}#{deployment}#")
-    ]
-
-
 def test_reranker_killed_mid_load_answers_degraded_until_it_is_back(service):
-    answers: list[tuple] = []  # (when, status, degraded or why refused, Retry-After)
-    stop = threading.Event()
-
-    def load():
-        """A well-behaved client: a 503 with Retry-After (the service's answer to a moment's
-        overload, e.g. 2 CPUs starting the replacement replica) is retried after that delay."""
-        while not stop.is_set():
-            r = requests.get(f"{service}/search", params={"q": "a dog barks", "k": 3}, timeout=30)
-            json_body = r.headers.get("content-type", "").startswith("application/json")
-            body = r.json() if json_body else {"detail": f"not JSON: {r.text[:200]}"}
-            why = body.get("degraded") if r.status_code == 200 else body.get("detail")
-            retry_after = r.headers.get("retry-after")
-            answers.append((time.monotonic(), r.status_code, why, retry_after))
-            if r.status_code == 503 and retry_after:
-                time.sleep(float(retry_after))
-
     # one client: within what one ingress replica takes in (serve/config.yaml: 2 in flight, 1
-    # queued, beside the health polls below)
-    clients = [threading.Thread(target=load)]
-    for c in clients:
-        c.start()
-    try:
-        wait_until(lambda: len(answers) >= 4, 60)
-        killed_at = time.monotonic()
-        for actor in replicas("Reranker"):
-            ray.kill(actor, no_restart=True)
-        wait_until(lambda: any(a[2] == RERANK_UNAVAILABLE for a in answers if a[0] > killed_at), 60)
-        healthy = wait_until(
-            lambda: (
-                requests.get(f"{service}/health", timeout=10).json()["deployments"]["Reranker"]
-                == "ok"
-            ),
-            120,
-        )
-        assert healthy
-        back_at = time.monotonic()
-        wait_until(lambda: sum(a[0] > back_at and a[1:3] == (200, None) for a in answers) >= 3, 60)
-    finally:
-        stop.set()
-        for c in clients:
-            c.join()
-    refused = [(round(t - killed_at, 2), *rest) for t, *rest in answers if rest[0] != 200]
-    print(
-        f"{len(answers)} answers; refused (s after the kill, status, why, Retry-After): {refused}"
-    )
-    assert all(code == 503 and after for _, code, _, after in refused), refused  # never a 500
-    assert len(refused) * 4 < len(answers), refused  # a moment's shedding, not an outage
-    after = [a[2] for a in answers if a[0] > killed_at and a[1] == 200]
-    assert RERANK_UNAVAILABLE in after and after[-1] is None
+    # queued, beside the drill's health polls)
+    done = kill_reranker_under_load(service, APP, clients=1)
+    seen = summary(done)
+    print(seen)
+    wrong = [r for r in done if r.kind not in ("full", "degraded", "refused")]
+    assert not wrong, wrong  # never a 500, never a 503 without Retry-After
+    refused = [r for r in done if r.kind == "refused"]
+    assert len(refused) * 4 < len(done), refused  # a moment's shedding, not an outage
+    assert seen["before_kill"].get("full", 0) >= 1
+    assert seen["first_degraded_s"] is not None  # stage 1 answered while the reranker was gone
+    assert seen["full_again_s"] is not None  # and full answers came back with it
+    assert done[-1].kind == "full"
