@@ -42,6 +42,9 @@ class Deadlines:
     stage1_s: float = 2.0  # that stage-1 answer's own retrieve, and /audio's lookup; then 503
     health_s: float = 1.0  # a deployment slower than this to answer a ping is reported down
     search_s: float = 5.0  # the whole search
+    # After the reranker fails (dead, erroring, late), stage 1 answers alone this long before the
+    # reranker is asked again: a dead replica otherwise costs every request the whole rank_s.
+    rerank_rest_s: float = 3.0
     sound_s: float = 10.0  # decoding and embedding an uploaded sound (on top of search_s)
 
 
@@ -99,6 +102,7 @@ class SearchFlow:
         self.encode, self.retriever, self.reranker = encode, retriever, reranker
         self.deadlines = deadlines
         self.encode_sound = encode_sound  # bytes, name -> (segments, vector): `SoundEncoder`
+        self.rerank_rests_until = 0.0  # monotonic time; set by a reranker failure
 
     async def _encode(self, q: str, seconds: float) -> tuple[np.ndarray, np.ndarray]:
         tokens, vectors = await asyncio.wait_for(asyncio.to_thread(self.encode, [q]), seconds)
@@ -113,8 +117,10 @@ class SearchFlow:
             return busy("encode", error)
         clock.lap("encode")
         degraded = None
+        if rerank and time.monotonic() < self.rerank_rests_until:
+            degraded = RERANK_UNAVAILABLE  # it failed a moment ago: do not wait on it again
         try:
-            if rerank:
+            if rerank and not degraded:
                 ranked = self.reranker.search.remote(tokens, vector, k, rerank, several_events(q))
                 try:
                     results, laps = await within(ranked, left(self.deadlines.rank_s))
@@ -123,6 +129,7 @@ class SearchFlow:
                 except Exception as error:  # dead, erroring, overloaded, late: stage 1 answers
                     log.warning("reranker unavailable, answering by stage 1: %r", error)
                     degraded = RERANK_UNAVAILABLE
+                    self.rerank_rests_until = time.monotonic() + self.deadlines.rerank_rest_s
                 clock.lap("rerank")
                 if not degraded:  # the reranker's own split of its time; the rest is transport
                     clock.laps["retrieve"] = laps["retrieve"]

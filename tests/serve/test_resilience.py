@@ -7,6 +7,7 @@ import json
 import pickle
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 import requests
@@ -81,6 +82,39 @@ def test_the_ingress_never_receives_the_candidates_features(service, service_arg
 
 async def _value(response):
     return await response
+
+
+class Counting:
+    """A deployment handle that counts the requests sent through it."""
+
+    def __init__(self, handle):
+        self.handle, self.sent = handle, 0
+
+    def __getattr__(self, method: str):
+        target = getattr(self.handle, method)
+
+        def remote(*args, **kwargs):
+            self.sent += 1
+            return target.remote(*args, **kwargs)
+
+        return SimpleNamespace(remote=remote)
+
+
+@pytest.mark.parametrize("rest_s, asked", [(60.0, 1), (0.0, 3)])
+def test_a_failed_reranker_rests_before_it_is_asked_again(service, service_args, rest_s, asked):
+    """A dead replica would otherwise cost every search the whole rank deadline."""
+    from coattn_dist.model import RetrievalModel
+    from coattn_dist.query.encode import QueryEncoder
+
+    retriever, reranker = (serve.get_deployment_handle(n, APP) for n in ("Retriever", "Reranker"))
+    reranker = Counting(reranker)
+    encode = QueryEncoder.for_model(RetrievalModel.load(service_args["checkpoint"]))
+    late = Deadlines(rank_s=0.001, rerank_rest_s=rest_s)  # no reranker answers in time
+    flow = SearchFlow(encode, retriever, reranker, late)
+    bodies = [json.loads(asyncio.run(flow.search("a dog barks", 2, 12)).body) for _ in range(3)]
+    assert [b["degraded"] for b in bodies] == [RERANK_UNAVAILABLE] * 3
+    assert all(len(b["results"]) == 2 for b in bodies)  # stage 1 answered every time
+    assert reranker.sent == asked
 
 
 def test_health_reports_every_deployment(service):
