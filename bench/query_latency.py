@@ -141,11 +141,21 @@ def overload(url: str, clients: int = 64, seconds: float = 30.0) -> dict:
     }
 
 
-def reranker_killed(url: str, clients: int = 2) -> dict:
-    """The failure drill (`serve.drill`) under `clients` well-behaved clients."""
-    from serve.drill import kill_reranker_under_load, summary
+def reranker_killed(url: str, clients: int = 2, settle_s: float = 180) -> dict:
+    """The failure drill (`serve.drill`) under `clients` well-behaved clients, once the autoscaler
+    is back at one replica per deployment after the overload (up to `settle_s`): on 2 CPUs the
+    overload's extra ingress replicas hold the CPU a replacement reranker needs, so a drill right
+    after it would measure those leftovers, not the failure."""
+    from serve.drill import kill_reranker_under_load, running_replicas, summary
 
-    return {"clients": clients, **summary(kill_reranker_under_load(url, clients=clients))}
+    after_overload, start = running_replicas(), time.perf_counter()
+    while any(n > 1 for n in running_replicas().values()):
+        if time.perf_counter() - start > settle_s:
+            break
+        time.sleep(2)
+    settled = {"after_overload": after_overload, "settled_s": round(time.perf_counter() - start)}
+    requests_ = kill_reranker_under_load(url, clients=clients)
+    return {"clients": clients, **settled, **summary(requests_), "at_end": running_replicas()}
 
 
 def in_process(uri: str, checkpoint: str, n: int = 60) -> dict:
@@ -275,6 +285,16 @@ def serve_and_load(
         ray.shutdown()
 
 
+def in_own_process(fn, *args, **kwargs):
+    """`fn(*args, **kwargs)` in a fresh process: each Serve setting gets a Ray of its own (here a
+    second `ray.init` in a process that has run Serve times out on Ray 2.60)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
+
+
 def run(args: argparse.Namespace) -> None:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -282,9 +302,11 @@ def run(args: argparse.Namespace) -> None:
         print(f"  collection ready: {scale}", file=sys.stderr, flush=True)
         searcher = in_process(uri, checkpoint)
         print(f"  in-process Searcher: {searcher}", file=sys.stderr, flush=True)
-        plain, _ = serve_and_load(uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]})
-        levels, stressed = serve_and_load(
-            uri, checkpoint, fast_path=True, concurrency=CONCURRENCY, stress=True
+        plain, _ = in_own_process(
+            serve_and_load, uri, checkpoint, fast_path=False, concurrency={1: CONCURRENCY[1]}
+        )
+        levels, stressed = in_own_process(
+            serve_and_load, uri, checkpoint, fast_path=True, concurrency=CONCURRENCY, stress=True
         )
         cost = reranker_cost(uri, checkpoint)
     result = {
@@ -392,7 +414,9 @@ def render(workdir: Path) -> str:
                 f"{drill['clients']} clients: requests sent before the kill "
                 f"{drill['before_kill']}, after it {drill['after_kill']}; first degraded answer "
                 f"{drill['first_degraded_s']} s after the kill (p50 {drill['degraded_p50_ms']} "
-                f"ms), full answers again from {drill['full_again_s']} s",
+                f"ms), full answers again from {drill['full_again_s']} s (replicas running after "
+                f"the overload {drill.get('after_overload')}, killed {drill.get('settled_s')} s "
+                f"later, at the end {drill.get('at_end')})",
             ]
     notes = [
         f"{r['backend']} {r['rows']:,}: {r['date']}, {r['machine']}, checkpoint "

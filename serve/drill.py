@@ -30,6 +30,14 @@ def replica_actors(deployment: str, app: str = "coattn") -> list:
     ]
 
 
+def running_replicas(app: str = "coattn") -> dict[str, int]:
+    """Each deployment's running replicas, as Serve's controller counts them."""
+    from ray import serve
+
+    deployments = serve.status().applications[app].deployments
+    return {name: d.replica_states.get("RUNNING", 0) for name, d in deployments.items()}
+
+
 @dataclass
 class Request:
     sent_s: float  # after the kill (negative: before it)

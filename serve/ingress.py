@@ -96,7 +96,10 @@ def _bounded(value, default: int, low: int, high: int, name: str) -> int:
     return number
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.5})
+# A quarter CPU: it waits on the other stages far more than it computes (≈ 5 ms of encoding a
+# search), and on a small node its autoscaled replicas at half a CPU each took the CPU that a
+# replacement reranker needs (BENCHMARKS.md, "The failure drill").
+@serve.deployment(ray_actor_options={"num_cpus": 0.25})
 @serve.ingress(app)
 class Ingress:
     def __init__(
