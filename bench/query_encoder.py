@@ -52,8 +52,9 @@ def top10_agreement(model, reference, encoders: dict) -> dict:
     def scores(encoder):
         return torch.from_numpy(encoder(features.texts)[1]) @ clips.T
 
-    want = torch.topk(scores(reference), 10).indices
-    out = {"torch": {"map@10": round(map_at_k(scores(reference), features.relevant), 4)}}
+    ref = scores(reference)
+    want = torch.topk(ref, 10).indices
+    out = {"torch": {"map@10": round(map_at_k(ref, features.relevant), 4)}}
     for name, encoder in encoders.items():
         got = scores(encoder)
         top = torch.topk(got, 10).indices

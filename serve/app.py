@@ -22,7 +22,7 @@ from ray.serve import Application
 
 from coattn_dist.checkpoints import resolve_checkpoint
 from coattn_dist.model import RetrievalModel
-from coattn_dist.query.encode import RUNTIMES
+from coattn_dist.query.encode import checked_runtime
 from coattn_dist.runtime import quiet_ray
 from serve.ingress import Ingress
 from serve.reranker import Reranker
@@ -62,11 +62,7 @@ class ServiceArgs:
                 "owns: serve it with `milvus-lite server --data-dir ... --host "
                 "127.0.0.1` and give its http:// URI"
             )
-        query_encoder = args.get("query_encoder") or "onnx"
-        if query_encoder not in RUNTIMES:
-            raise ValueError(
-                f"query_encoder {query_encoder!r}: expected one of {', '.join(RUNTIMES)}"
-            )
+        query_encoder = checked_runtime(args.get("query_encoder") or "onnx", "query_encoder")
         if "://" not in values["checkpoint"] and Path(values["checkpoint"]).exists():
             values["checkpoint"] = str(Path(values["checkpoint"]).resolve())
         return cls(

@@ -6,6 +6,7 @@ tests/serve/test_resilience.py (asserted) and bench/query_latency.py (measured).
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import Counter
@@ -68,9 +69,8 @@ def kill_reranker_under_load(
     at `url`; after `before_s` every Reranker replica is killed; the load goes on until /health
     has seen the reranker gone and back (at most `limit_s`) and for `after_s` more."""
     stop = threading.Event()
-    seen: list[
-        tuple[float, float, str, str]
-    ] = []  # (sent at, ms, kind, detail); appends are atomic
+    # (sent at, ms, kind, detail) of every request; list appends are atomic across threads
+    seen: list[tuple[float, float, str, str]] = []
 
     def client(n: int) -> None:
         i = n
@@ -126,7 +126,7 @@ def summary(requests_: list[Request]) -> dict:
         "after_kill": dict(Counter(r.kind for r in after)),
         "first_degraded_s": round(degraded[0].sent_s, 2) if degraded else None,
         "full_again_s": round(full_again, 1) if full_again is not None else None,
-        "degraded_p50_ms": round(sorted(r.ms for r in degraded)[len(degraded) // 2], 1)
+        "degraded_p50_ms": round(statistics.median(r.ms for r in degraded), 1)
         if degraded
         else None,
     }

@@ -19,6 +19,13 @@ RUNTIMES = ("onnx", "onnx-int8", "torch")
 log = logging.getLogger("coattn.query")
 
 
+def checked_runtime(runtime: str, name: str = "runtime") -> str:
+    """`runtime` if it is one of RUNTIMES; a ValueError naming the setting (`name`) otherwise."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"{name} {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    return runtime
+
+
 class QueryEncoder:
     """The torch path: what training embeds with, and the reference the ONNX one is checked on."""
 
@@ -33,8 +40,7 @@ class QueryEncoder:
         on ONNX Runtime on a CPU (`query.onnx_encode`) unless `runtime` is "torch"; "onnx-int8"
         falls back to float32 weights where 8 bits disagree with torch. Torch on a GPU, and where
         no export agrees with torch (said in the log)."""
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime {runtime!r}: expected one of {', '.join(RUNTIMES)}")
+        checked_runtime(runtime)
         reference = cls(model, build_text_encoder(model.cfg.text, device))
         if runtime != "torch" and torch.device(device).type == "cpu":
             from coattn_dist.query.onnx_encode import ExportMismatch, OnnxQueryEncoder

@@ -74,10 +74,9 @@ def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
     example = tokenize(text_encoder.tokenizer, PROBES[:2], text_encoder.max_tokens)
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=512)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
-    os.close(fd)
     print(f"[encode] exporting the query encoder for ONNX Runtime (once): {path}", file=sys.stderr)
-    try:  # the exporter's own chatter (progress prints, shape-naming warnings) stays out of view
+    # the exporter's own chatter (progress prints, shape-naming warnings) stays out of view
+    with _atomically(path) as tmp:
         with torch.no_grad(), warnings.catch_warnings(), redirect_stdout(io.StringIO()), _quiet():
             warnings.simplefilter("ignore")
             torch.onnx.export(
@@ -96,24 +95,36 @@ def export(model: RetrievalModel, text_encoder, path: Path) -> Path:
                 verbose=False,
             )
         _fuse(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 
 @contextmanager
-def _quiet():
-    """torch.onnx's and onnxscript's loggers below ERROR while exporting."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript", "onnx_ir")]
+def _atomically(path: Path):
+    """A temporary file beside `path` to write, moved onto `path` when the block succeeds
+    (replicas on one node may write the same graph at once; none reads half a file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".onnx.tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+@contextmanager
+def _quiet(
+    names: tuple[str, ...] = ("torch.onnx", "onnxscript", "onnx_ir"), level: int = logging.ERROR
+):
+    """The loggers `names` (by default the exporter's) at `level` or above for the block."""
+    loggers = [logging.getLogger(name) for name in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.setLevel(logging.ERROR)
+        lg.setLevel(level)
     try:
         yield
     finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+        for lg, old in zip(loggers, levels):
+            lg.setLevel(old)
 
 
 def _fuse(path: str) -> None:
@@ -147,20 +158,11 @@ def quantize(path: Path) -> Path:
         block_size=INT8_BLOCK, is_symmetric=True, accuracy_level=INT8_ACCURACY_LEVEL, bits=8
     )
     quantizer = MatMulNBitsQuantizer(onnx.load(str(path)), algo_config=config)
-    log = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
-    level = log.level
-    log.setLevel(logging.WARNING)  # one INFO line per node it leaves alone
-    try:
+    # it logs one INFO line per node it leaves alone
+    with _quiet(("onnxruntime.quantization.matmul_nbits_quantizer",), logging.WARNING):
         quantizer.process()
-    finally:
-        log.setLevel(level)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".onnx.tmp")
-    os.close(fd)
-    try:
+    with _atomically(out) as tmp:
         quantizer.model.save_model_to_file(tmp, False)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 
