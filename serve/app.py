@@ -1,5 +1,6 @@
 """The query service as one Ray Serve application: Ingress (which encodes the query) -> Reranker
--> Retriever, and Ingress -> Retriever for stage-1 answers and audio.
+(which fetches its candidates from Milvus), and Ingress -> Retriever for stage-1 answers, queries
+by sound and audio.
 
 `serve run serve/config.yaml` calls `build(args)` with the config's `args` and applies each
 deployment's options from the config itself; Python callers (`coattn demo`, the tests, the
@@ -98,8 +99,10 @@ def compose(args: dict, options: dict[str, dict]) -> Application:
     retriever = deployment("Retriever").bind(
         service.milvus_uri, service.collection, dim, fingerprint, model.cfg.model.like_fusion
     )
-    # The reranker asks the retriever for candidates itself: their features skip the ingress.
-    reranker = deployment("Reranker").bind(service.checkpoint, service.storage_options, retriever)
+    # The reranker fetches its candidates itself: their features reach no other replica.
+    reranker = deployment("Reranker").bind(
+        service.checkpoint, service.storage_options, service.milvus_uri, service.collection
+    )
     return deployment("Ingress").bind(
         service.checkpoint,
         retriever,

@@ -86,8 +86,8 @@ def busy(stage: str, error: BaseException) -> JSONResponse:
 
 class SearchFlow:
     """encode (here: ONNX Runtime, ≈ 5 ms a query on one core, cheaper than a hop to another
-    replica) -> the reranker, which retrieves its own candidates (their segment features go
-    retriever -> reranker, never through here) -> the top k; stage 1 alone for `rerank=0` and
+    replica) -> the reranker, which fetches its own candidates from Milvus (their segment features
+    reach no other replica) -> the top k; stage 1 alone for `rerank=0` and
     whenever the reranker cannot answer. `encode`: queries -> (token features, vectors), as
     `QueryEncoder`."""
 

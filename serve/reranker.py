@@ -1,6 +1,7 @@
-"""Deployment: stage 1 and the co-attention cascade for one query. It asks the retriever for the
-candidates itself, so their segment features (up to 500 x 44 KB) go from the retriever straight
-here and never through the ingress, and returns only the top k with how long each stage took.
+"""Deployment: stage 1 and the co-attention cascade for one query. It fetches the candidates from
+Milvus itself (`serve.retriever.Candidates`), so their segment features (up to 500 x 44 KB) come
+straight here, through no other replica, and it returns only the top k with how long each stage
+took: one hop fewer than asking the Retriever deployment (BENCHMARKS.md).
 Batched: the queries whose candidates are in when a replica frees up go through the cascade in
 one forward pass (`query.rerank.rerank_hits`). On a GPU when the cluster has one (the app asks
 for it), else on the replica's CPU."""
@@ -12,23 +13,24 @@ import asyncio
 import numpy as np
 import torch
 from ray import serve
-from ray.serve.handle import DeploymentHandle
 
 from coattn_dist.model import RetrievalModel
 from coattn_dist.query.answer import Clock, Result
 from coattn_dist.query.rerank import rerank_hits
 from coattn_dist.store import Hit
-from serve.handles import as_configured
+from serve.retriever import Candidates
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 1})
 class Reranker:
-    def __init__(self, checkpoint: str, storage_options: dict, retriever: DeploymentHandle):
+    def __init__(self, checkpoint: str, storage_options: dict, milvus_uri: str, collection: str):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = RetrievalModel.load(
             checkpoint, storage_options=storage_options, map_location=device
         )
-        self.retriever = as_configured(retriever)
+        self.candidates = Candidates(
+            milvus_uri, collection, self.model.cfg.model.dim, self.model.fingerprint()
+        )
         self._warm_up()
 
     def _warm_up(self) -> None:
@@ -49,7 +51,7 @@ class Reranker:
         milliseconds as this replica saw them; `several`: the query names several events (its
         fusion weight, `data.scenes.several_events`)."""
         clock = Clock()
-        hits = await self.retriever.search.remote(vector, k, depth)
+        hits = await asyncio.to_thread(self.candidates.search, vector, k, depth)
         clock.lap("retrieve")
         results = await self._rerank(tokens, hits, k, several)
         clock.lap("rerank")

@@ -30,7 +30,11 @@ def test_the_service_searches_a_milvus_with_authentication(
     args = {**service_args, "milvus_uri": milvus_with_auth, "collection": COLLECTION}
     assert MILVUS_ROOT_TOKEN not in str(args)
     port = int(service.rsplit(":", 1)[1])
-    deployments = {"Retriever": secret, "Reranker": small}
+    reranker = {
+        **small,
+        "ray_actor_options": {**small["ray_actor_options"], **secret["ray_actor_options"]},
+    }
+    deployments = {"Retriever": secret, "Reranker": reranker}  # both read Milvus
     url = run(args, deployments, port=port, name="coattn-auth", route_prefix="/auth")
     try:
         response = requests.get(f"{url}/search", params={"q": "a dog barks", "k": 4}, timeout=120)
