@@ -79,6 +79,9 @@ class TrainConfig:
     soft_targets: float = 0.0  # stage 1: target weight spread by caption similarity (0: off)
     soft_temperature: float = 0.1  # sharpness of that spread over the text encoder's cosines
     segment_crop: float = 0.0  # stage 1: chance a clip trains as a random run of its segments
+    # stage 1: chance each word-piece of a caption is left out of a step (0.2 and 0.4 did not beat
+    # 0 on unseen concepts; RESULTS.md)
+    token_drop: float = 0.0
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     # validate and keep an exponential moving average of the weights (decay per step, warmed up;
     # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")

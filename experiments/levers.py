@@ -68,6 +68,9 @@ STAGE1 = {
     "soft targets 0.5": (["train.soft_targets=0.5"], "paraphrases"),
     "segment crops 0.5": (["train.segment_crop=0.5"], "paraphrases"),
     "segment crops 1.0": (["train.segment_crop=1.0"], "paraphrases"),
+    # word-pieces left out of a caption at random, each step
+    "token dropout 0.2": (["train.token_drop=0.2"], "paraphrases"),
+    "token dropout 0.4": (["train.token_drop=0.4"], "paraphrases"),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)

@@ -165,6 +165,20 @@ def crop_segments(
     return out
 
 
+def drop_tokens(
+    seqs: list[torch.Tensor], chance: float, gen: torch.Generator
+) -> list[torch.Tensor]:
+    """Each caption without a random share ``chance`` of its token features (one always stays):
+    a caption is matched by all of its words, not by the one word its concept was learned by."""
+    out = []
+    for s in seqs:
+        keep = torch.rand(len(s), generator=gen) >= chance
+        if not keep.any():
+            keep[int(torch.randint(len(s), (), generator=gen))] = True
+        out.append(s[keep])
+    return out
+
+
 def train_stage1(
     model: RetrievalModel,
     data: Features,
@@ -178,10 +192,14 @@ def train_stage1(
     if cfg.soft_targets > 0:  # the frozen text encoder's sentence vectors: mean of its tokens
         sentences = F.normalize(torch.stack([t.float().mean(dim=0) for t in data.tokens]), dim=1)
     crop_gen = torch.Generator().manual_seed(cfg.seed + 1)  # its own stream: batches stay the same
+    drop_gen = torch.Generator().manual_seed(cfg.seed + 2)
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
-        tokens = pad_tokens(model, [data.tokens[i] for i in q])
+        tokens = [data.tokens[i] for i in q]
+        if cfg.token_drop > 0:
+            tokens = drop_tokens(tokens, cfg.token_drop, drop_gen)
+        tokens = pad_tokens(model, tokens)
         segments = [data.segments[i] for i in c]
         if cfg.segment_crop > 0:
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)

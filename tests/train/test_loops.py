@@ -16,6 +16,7 @@ from coattn_dist.train.loops import (
     WeightAverage,
     candidates,
     crop_segments,
+    drop_tokens,
     seed_everything,
     train_reranker,
     train_stage1,
@@ -163,6 +164,19 @@ def test_segment_crops_are_runs_of_the_clip_and_reproducible():
             assert torch.equal(cut, orig[start : start + len(cut)])  # a contiguous run
             lengths.add((len(orig), len(cut)))
     assert {(8, 1), (8, 8)} <= lengths  # a single segment and the whole clip both occur
+
+
+def test_token_dropout_keeps_word_order_and_at_least_one_token():
+    seqs = [torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 3) for n in (1, 5, 40)]
+    kept = drop_tokens(seqs, 0.4, torch.Generator().manual_seed(0))
+    assert torch.equal(kept[0], seqs[0])  # a one-token caption keeps its token
+    for orig, cut in zip(seqs, kept):
+        order = cut[:, 0].long()
+        assert 1 <= len(cut) <= len(orig) and torch.equal(cut, orig[order])
+        assert bool((order[1:] > order[:-1]).all())  # the words' order is the caption's
+    assert 10 <= len(kept[2]) <= 34  # about 60 % of 40 kept
+    assert all(len(c) == 1 for c in drop_tokens(seqs, 1.0, torch.Generator()))
+    assert all(torch.equal(a, b) for a, b in zip(drop_tokens(seqs, 0.0, torch.Generator()), seqs))
 
 
 def test_every_member_of_a_stage1_ensemble_learns(small_features):
