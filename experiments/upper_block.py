@@ -26,44 +26,50 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 import torch.nn.functional as F
 from levers import write_report  # experiments/, this script's folder
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from coattn_dist.audio import AudioError, load
 from coattn_dist.config import load_config
-from coattn_dist.data import clips, read_manifest
+from coattn_dist.data import read_manifest
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder
-from coattn_dist.features import Features, build_features
+from coattn_dist.features import Features, build_features, encode_clips
 from coattn_dist.metrics import map_at_k
 from coattn_dist.model import RetrievalModel, info_nce
-from coattn_dist.progress import log_line
+from coattn_dist.progress import Progress, log_line
 from coattn_dist.query.embed import pad_segments, pad_tokens, stage1_matrix
-from coattn_dist.train.loops import fit, positive_pairs, seed_everything
+from coattn_dist.train.loops import fit, positive_pairs, seed_everything, stage1_loss
+
+
+class LowerBlocks:
+    """Waveforms -> blocks 1-3 of the frozen CNN, (segments, 256, 12, 12) per clip: an audio
+    encoder for `features.encode_clips`, which decodes and records what fails."""
+
+    def __init__(self, encoder):
+        self.encoder, self.sample_rate = encoder, encoder.sample_rate
+
+    @torch.inference_mode()
+    def __call__(self, waves) -> list[torch.Tensor]:
+        e, cnn = self.encoder, self.encoder.cnn
+        out = []
+        with torch.autocast("cpu", torch.bfloat16):
+            for spec in e.spectrograms(waves):
+                x = e.blocks(spec).unsqueeze(1)
+                out.append(cnn.conv_block3(cnn.conv_block2(cnn.conv_block1(x, 2), 2), 2).half())
+        return out
 
 
 def lower_outputs(encoder, table: pa.Table, path: Path) -> dict[str, torch.Tensor]:
-    """clip_id -> (segments, 256, 12, 12) float16: blocks 1-3 of the frozen CNN, once per clip."""
+    """clip_id -> blocks 1-3's output (float16) for every clip of `table`, computed once and kept
+    at `path`."""
     known = load_file(str(path)) if path.exists() else {}
-    rows = [r for r in clips(table).to_pylist() if r["clip_id"] not in known]
-    cnn = encoder.cnn
-    for start in range(0, len(rows), 16):
-        batch, waves = [], []
-        for row in rows[start : start + 16]:
-            try:
-                waves.append(load(row["audio"], encoder.sample_rate))
-                batch.append(row["clip_id"])
-            except AudioError:
-                continue  # build_features records it; such a clip has no features either
-        with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):
-            for clip_id, spec in zip(batch, encoder.spectrograms(waves)):
-                x = encoder.blocks(spec).unsqueeze(1)
-                x = cnn.conv_block3(cnn.conv_block2(cnn.conv_block1(x, 2), 2), 2)
-                known[clip_id] = x.half().contiguous()
-        print(f"lower blocks: {start + len(batch)}/{len(rows)}", file=sys.stderr, flush=True)
-    if rows:
+    todo = table.filter(pc.invert(pc.is_in(table["clip_id"], pa.array(list(known), pa.string()))))
+    if todo.num_rows:
+        new, _ = encode_clips(LowerBlocks(encoder), todo, progress=Progress("lower blocks"))
+        known.update((k, v.contiguous()) for k, v in new.items())
         save_file(known, str(path))
     return known
 
@@ -124,23 +130,15 @@ def train_arm(cfg, data: Features, lower: list[torch.Tensor], val, far, block, c
     def segments_of(clips_: list[int]) -> list[torch.Tensor]:
         if crop is None:
             return [data.segments[i] for i in clips_]
-        chosen = runs([lower[i] for i in clips_], crop, gen)
-        if trains:
-            return upper(block, chosen)
-        with torch.no_grad():
-            return upper(block, chosen)
+        with torch.set_grad_enabled(trains):
+            return upper(block, runs([lower[i] for i in clips_], crop, gen))
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
         tokens = pad_tokens(model, [data.tokens[i] for i in q])
         segments = pad_segments(model, segments_of(c.tolist()))
         positives = data.relevant[q][:, c]
-        losses = []
-        for part in model.stage1.parts():
-            scale = part.logit_scale.clamp(max=4.6052).exp()
-            logits = scale * part.embed_text(*tokens) @ part.embed_audio(*segments).T
-            losses.append(info_nce(logits, positives))
-        return sum(losses) / len(losses)
+        return stage1_loss(model, tokens, segments, lambda lg: info_nce(lg, positives))
 
     def score(f: Features, f_lower: list[torch.Tensor]) -> float:
         with torch.no_grad():

@@ -179,6 +179,18 @@ def drop_tokens(
     return out
 
 
+def stage1_loss(
+    model: RetrievalModel, tokens, segments, loss: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """`loss` of each stage-1 member's (captions, clips) logits, averaged: an ensemble's members
+    each learn on their own. `tokens`, `segments`: padded batches with their masks."""
+    losses = []
+    for part in model.stage1.parts():
+        scale = part.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
+        losses.append(loss(scale * part.embed_text(*tokens) @ part.embed_audio(*segments).T))
+    return sum(losses) / len(losses)
+
+
 def train_stage1(
     model: RetrievalModel,
     data: Features,
@@ -207,19 +219,16 @@ def train_stage1(
         positives = data.relevant[q][:, c]
         # column j's clip is worded by caption q[j]
         similarity = None if sentences is None else sentences[q] @ sentences[q].T
-        losses = []
-        for part in model.stage1.parts():  # an ensemble's members each learn on their own
-            scale = part.logit_scale.clamp(max=4.6052).exp()  # temperature >= 0.01
-            logits = scale * part.embed_text(*tokens) @ part.embed_audio(*segments).T
-            if similarity is None:
-                losses.append(info_nce(logits, positives))
-            else:
-                losses.append(
-                    soft_info_nce(
-                        logits, positives, similarity, cfg.soft_targets, cfg.soft_temperature
-                    )
-                )
-        return sum(losses) / len(losses)
+        if similarity is None:
+            return stage1_loss(model, tokens, segments, lambda lg: info_nce(lg, positives))
+        return stage1_loss(
+            model,
+            tokens,
+            segments,
+            lambda lg: soft_info_nce(
+                lg, positives, similarity, cfg.soft_targets, cfg.soft_temperature
+            ),
+        )
 
     gen = torch.Generator().manual_seed(cfg.seed)
     return fit(
