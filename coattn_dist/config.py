@@ -82,6 +82,10 @@ class TrainConfig:
     # stage 1: chance each word-piece of a caption is left out of a step (0.2 and 0.4 did not beat
     # 0 on unseen concepts; RESULTS.md)
     token_drop: float = 0.0
+    # stage 1: chance a clip is heard in one of `audio_aug_versions` drawn recording conditions
+    # (speed, microphone and room colouring, reverberation, a noise floor; `audio.augment`)
+    audio_aug: float = 0.0
+    audio_aug_versions: int = 4
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     # validate and keep an exponential moving average of the weights (decay per step, warmed up;
     # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")

@@ -6,6 +6,7 @@ A clip that cannot be decoded is reported with its typed error, never silently d
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import uuid
@@ -18,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from coattn_dist.audio import AudioError, load
+from coattn_dist.audio.augment import RECORDING, Conditions, augment
 from coattn_dist.data import clips, queries
 from coattn_dist.data.scenes import swap_events
 
@@ -46,6 +48,8 @@ class Features:
     failures: list[Failure] = field(default_factory=list)
     # caption index -> tokens of its order-swapped twin, for captions that name events in sequence
     swapped: dict[int, torch.Tensor] = field(default_factory=dict)
+    # per clip: its segment features under other recording conditions (`with_variants`)
+    variants: list[list[torch.Tensor]] = field(default_factory=list)
 
 
 class FeatureCache:
@@ -182,3 +186,35 @@ def build_features(
         failures,
         dict(zip(twins, tokens[len(texts) :])),
     )
+
+
+class Augmented:
+    """An audio encoder that hears every clip in its `version`-th drawn recording condition
+    (`audio.augment`); its features cache apart from the clean ones."""
+
+    def __init__(self, encoder, version: int, conditions: Conditions = RECORDING):
+        self.encoder, self.version, self.conditions = encoder, version, conditions
+        self.sample_rate = encoder.sample_rate
+        self.cache_key = f"{encoder.cache_key}-aug{conditions.key}-v{version}"
+
+    def __call__(self, waves: list) -> list[torch.Tensor]:
+        rate, version, conditions = self.sample_rate, self.version, self.conditions
+        return self.encoder([augment(w, rate, version, conditions) for w in waves])
+
+
+def with_variants(
+    data: Features,
+    audio_encoder,
+    table: pa.Table,
+    versions: int,
+    cache: str | Path | None = None,
+    storage_options: dict | None = None,
+    progress=None,
+) -> Features:
+    """`data` (built from `table`) with `versions` augmented versions of every clip's features."""
+    heard = [
+        cached_clips(Augmented(audio_encoder, v), table, cache, storage_options, progress)[0]
+        for v in range(versions)
+    ]
+    variants = [[h[c] for h in heard if c in h] for c in data.clip_ids]
+    return dataclasses.replace(data, variants=variants)

@@ -35,10 +35,15 @@ from coattn_dist.data import read_manifest  # noqa: E402
 from coattn_dist.data.table import canonical  # noqa: E402
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder  # noqa: E402
 from coattn_dist.encoders.aisfx import packaged_state  # noqa: E402
-from coattn_dist.features import DEFAULT_CACHE, Features, build_features  # noqa: E402
+from coattn_dist.features import (  # noqa: E402
+    DEFAULT_CACHE,
+    Features,
+    build_features,
+    with_variants,
+)
 from coattn_dist.metrics import map_at_k  # noqa: E402
 from coattn_dist.model import RetrievalModel  # noqa: E402
-from coattn_dist.progress import log_line  # noqa: E402
+from coattn_dist.progress import Progress, log_line  # noqa: E402
 from coattn_dist.query.embed import stage1_matrix  # noqa: E402
 from coattn_dist.train.loops import seed_everything, train_reranker, train_stage1  # noqa: E402
 from coattn_dist.train.run import choose_fusion, validation  # noqa: E402
@@ -71,6 +76,9 @@ STAGE1 = {
     # word-pieces left out of a caption at random, each step
     "token dropout 0.2": (["train.token_drop=0.2"], "paraphrases"),
     "token dropout 0.4": (["train.token_drop=0.4"], "paraphrases"),
+    # each clip heard, at this chance a step, in one of 4 drawn recording conditions
+    "recording conditions 0.3": (["train.audio_aug=0.3"], "+conditions"),
+    "recording conditions 0.6": (["train.audio_aug=0.6"], "+conditions"),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
@@ -143,6 +151,16 @@ def main() -> int:
         "canonical": features(train_paths, encoders, canonical),
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
+    if not args.only or any(STAGE1[n][1] == "+conditions" for n in args.only):
+        table = pa.concat_tables([read_manifest(p) for p in train_paths])
+        sets["+conditions"] = with_variants(
+            sets["paraphrases"],
+            encoders[0],
+            table,
+            cfg.train.audio_aug_versions,
+            DEFAULT_CACHE,
+            progress=Progress("recording conditions", every_s=30),
+        )
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
     with_heads = category_heads()

@@ -16,7 +16,7 @@ import pyarrow as pa
 from coattn_dist.config import load_config
 from coattn_dist.data import read_manifest
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder
-from coattn_dist.features import DEFAULT_CACHE
+from coattn_dist.features import DEFAULT_CACHE, with_variants
 from coattn_dist.model import parse_cascade
 from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress
@@ -94,6 +94,16 @@ def run(args: argparse.Namespace) -> int:
         )
 
     train, val = features("train", table), features("val", val_table)
+    if cfg.train.audio_aug > 0:  # its recording-condition versions, encoded here and cached
+        train = with_variants(
+            train,
+            audio_encoder,
+            table,
+            cfg.train.audio_aug_versions,
+            args.cache or None,
+            args.storage_options,
+            Progress("features: recording conditions"),
+        )
     multi_val = None
     if args.multi_val_manifest:
         multi_val = features("multi-event val", read(args.multi_val_manifest))

@@ -165,6 +165,22 @@ def crop_segments(
     return out
 
 
+def heard_in(
+    seqs: list[torch.Tensor],
+    variants: list[list[torch.Tensor]],
+    chance: float,
+    gen: torch.Generator,
+) -> list[torch.Tensor]:
+    """Each clip, with probability ``chance``, replaced by one of its augmented versions (the same
+    sound under other recording conditions, `Features.variants`)."""
+    out = []
+    for s, versions in zip(seqs, variants):
+        if versions and torch.rand((), generator=gen) < chance:
+            s = versions[int(torch.randint(len(versions), (), generator=gen))]
+        out.append(s)
+    return out
+
+
 def drop_tokens(
     seqs: list[torch.Tensor], chance: float, gen: torch.Generator
 ) -> list[torch.Tensor]:
@@ -205,6 +221,7 @@ def train_stage1(
         sentences = F.normalize(torch.stack([t.float().mean(dim=0) for t in data.tokens]), dim=1)
     crop_gen = torch.Generator().manual_seed(cfg.seed + 1)  # its own stream: batches stay the same
     drop_gen = torch.Generator().manual_seed(cfg.seed + 2)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 3)
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
@@ -213,6 +230,8 @@ def train_stage1(
             tokens = drop_tokens(tokens, cfg.token_drop, drop_gen)
         tokens = pad_tokens(model, tokens)
         segments = [data.segments[i] for i in c]
+        if cfg.audio_aug > 0 and data.variants:
+            segments = heard_in(segments, [data.variants[i] for i in c], cfg.audio_aug, aug_gen)
         if cfg.segment_crop > 0:
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)
         segments = pad_segments(model, segments)

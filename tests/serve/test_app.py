@@ -125,3 +125,31 @@ def test_queries_by_sound_rank_as_coattn_search_does(service, service_args, inde
     assert "give one query" in capsys.readouterr().err
     assert main([*base, "--like", "nope"]) == 2
     assert "no clip 'nope'" in capsys.readouterr().err
+
+
+def test_a_collection_of_another_checkpoint_is_refused_with_the_reason(service, service_args):
+    """The shipped checkpoint pointed at a collection the test's checkpoint indexed: every search,
+    reranked or not, says which checkpoint the collection holds, and ranks nothing (vectors of
+    another space would rank as noise)."""
+    from ray import serve
+
+    from serve.app import run
+
+    one_small = {"ray_actor_options": {"num_cpus": 0.1}, "autoscaling_config": {"max_replicas": 1}}
+    url = run(
+        {**service_args, "checkpoint": str(GENERAL)},
+        dict.fromkeys(("Ingress", "Retriever", "Reranker"), one_small),
+        port=int(service.rsplit(":", 1)[1]),
+        name="mismatched",
+        route_prefix="/mismatched",
+    )
+    try:
+        for rerank in (12, 0):
+            response = requests.get(
+                f"{url}/search", params={"q": "a dog barks", "rerank": rerank}, timeout=60
+            )
+            assert response.status_code == 500, response.text
+            assert "holds vectors of checkpoint" in response.json()["detail"]
+            assert "coattn index --reindex" in response.json()["detail"]
+    finally:
+        serve.delete("mismatched")

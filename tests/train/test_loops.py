@@ -17,6 +17,7 @@ from coattn_dist.train.loops import (
     candidates,
     crop_segments,
     drop_tokens,
+    heard_in,
     seed_everything,
     train_reranker,
     train_stage1,
@@ -177,6 +178,17 @@ def test_token_dropout_keeps_word_order_and_at_least_one_token():
     assert 10 <= len(kept[2]) <= 34  # about 60 % of 40 kept
     assert all(len(c) == 1 for c in drop_tokens(seqs, 1.0, torch.Generator()))
     assert all(torch.equal(a, b) for a, b in zip(drop_tokens(seqs, 0.0, torch.Generator()), seqs))
+
+
+def test_clips_are_heard_in_their_variants_at_the_chance_given():
+    seqs = [torch.zeros(2, 3) for _ in range(200)]
+    variants = [[torch.full((2, 3), 1.0), torch.full((2, 3), 2.0)] for _ in seqs]
+    assert all(a is b for a, b in zip(heard_in(seqs, variants, 0.0, torch.Generator()), seqs))
+    heard = heard_in(seqs, variants, 0.5, torch.Generator().manual_seed(0))
+    picked = [int(s[0, 0]) for s in heard]
+    assert 70 <= picked.count(0) <= 130 and picked.count(1) > 30 and picked.count(2) > 30
+    assert all(int(s[0, 0]) > 0 for s in heard_in(seqs, variants, 1.0, torch.Generator()))
+    assert heard_in(seqs[:1], [[]], 1.0, torch.Generator())[0] is seqs[0]  # none: the clip itself
 
 
 def test_every_member_of_a_stage1_ensemble_learns(small_features):

@@ -1,0 +1,86 @@
+"""Recording conditions for training audio: the corpus is clean game sound effects, what users
+search is recorded in rooms and outdoors, through other microphones, over a noise floor. Each
+augmented version of a clip is one draw of speed (pitch and tempo together), microphone and room
+colouring, reverberation and a noise floor, seeded by the clip and the version, so a version's
+features are computed once and cached like the clip's own (`features.augmented`)."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torchaudio.functional as AF
+
+from coattn_dist.noise import mix_at_snr, pink, white
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """The ranges one augmented version draws from (each effect applied with probability `p_*`)."""
+
+    speed: tuple[float, float] = (0.9, 1.1)  # resampling factor: pitch and tempo together
+    p_highpass: float = 0.5
+    highpass_hz: tuple[float, float] = (60.0, 600.0)
+    p_lowpass: float = 0.5
+    lowpass_hz: tuple[float, float] = (2500.0, 12000.0)
+    eq_gain_db: tuple[float, float] = (-8.0, 8.0)  # one peaking band at a random frequency
+    p_reverb: float = 0.5
+    rt60_s: tuple[float, float] = (0.2, 1.0)
+    wet: tuple[float, float] = (0.1, 0.5)
+    p_noise: float = 0.7
+    snr_db: tuple[float, float] = (5.0, 30.0)
+
+    @property
+    def key(self) -> str:
+        """Names the cache of features under these conditions: other ranges, other features."""
+        return f"{zlib.crc32(repr(self).encode()):08x}"
+
+
+RECORDING = Conditions()  # what training draws from (`train.audio_aug`)
+
+
+def seed_of(wave: np.ndarray, version: int) -> int:
+    """The clip's own bytes pick its draw: the same clip and version, the same augmentation."""
+    return zlib.crc32(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), version)
+
+
+def augment(
+    wave: np.ndarray, sample_rate: int, version: int, cond: Conditions = RECORDING
+) -> np.ndarray:
+    """One recording-conditions version of a mono float32 wave (same rate, length scaled by the
+    speed draw)."""
+    rng = np.random.default_rng(seed_of(wave, version))
+    x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+    speed = rng.uniform(*cond.speed)
+    # played `speed` times faster: read as if recorded at sample_rate * speed (rounded to 100 Hz
+    # so that the sinc kernel stays small)
+    x = AF.resample(x, round(sample_rate * speed / 100), sample_rate // 100)
+    if rng.random() < cond.p_highpass:
+        x = AF.highpass_biquad(x, sample_rate, rng.uniform(*cond.highpass_hz))
+    if rng.random() < cond.p_lowpass:
+        x = AF.lowpass_biquad(x, sample_rate, rng.uniform(*cond.lowpass_hz))
+    centre = float(np.exp(rng.uniform(np.log(150.0), np.log(8000.0))))
+    x = AF.equalizer_biquad(x, sample_rate, centre, rng.uniform(*cond.eq_gain_db), Q=1.0)
+    if rng.random() < cond.p_reverb:
+        x = _reverberate(x, sample_rate, rng.uniform(*cond.rt60_s), rng.uniform(*cond.wet), rng)
+    out = x.numpy().astype(np.float32)
+    if rng.random() < cond.p_noise:
+        noise = (pink if rng.random() < 0.7 else white)(len(out), rng)
+        out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
+    return out
+
+
+def _reverberate(
+    x: torch.Tensor, sample_rate: int, rt60: float, wet: float, rng: np.random.Generator
+) -> torch.Tensor:
+    """A room as exponentially decaying noise (60 dB down after `rt60` s), mixed in at `wet`;
+    the tail is cut at the clip's length, as a recording of the same duration would be."""
+    n = int(rt60 * sample_rate)
+    t = torch.arange(n, dtype=torch.float32) / sample_rate
+    ir = torch.from_numpy(rng.standard_normal(n).astype(np.float32)) * torch.exp(-6.9 * t / rt60)
+    ir = ir / ir.norm().clamp_min(1e-12)
+    room = AF.fftconvolve(x, ir)[: len(x)]
+    scale = x.norm() / room.norm().clamp_min(1e-12)
+    return (1 - wet) * x + wet * room * scale

@@ -1,0 +1,58 @@
+"""Recording-condition augmentation: reproducible per clip and version, a changed but recognisable
+sound, silence kept silent."""
+
+import numpy as np
+import pytest
+
+from coattn_dist.audio import load
+from coattn_dist.audio.augment import Conditions, augment
+from coattn_dist.noise import power
+
+RATE = 44100
+
+
+@pytest.fixture(scope="module")
+def dog(sample_dir) -> np.ndarray:
+    return load(str(sample_dir / "audio" / "4-182395-A-0.flac"), RATE)
+
+
+def test_a_version_is_the_same_every_time_and_versions_differ(dog):
+    first, again = augment(dog, RATE, 0), augment(dog, RATE, 0)
+    assert first.dtype == np.float32 and np.array_equal(first, again)
+    other = augment(dog, RATE, 1)
+    assert len(other) != len(first) or not np.allclose(other, first)
+
+
+def test_speed_scales_the_length_within_its_range(dog):
+    cond = Conditions()
+    for version in range(6):
+        out = augment(dog, RATE, version)
+        assert np.isfinite(out).all() and power(out) > 0
+        ratio = len(dog) / len(out)  # played `speed` times faster: shorter by that factor
+        assert cond.speed[0] - 0.01 <= ratio <= cond.speed[1] + 0.01
+
+
+def test_everything_switched_off_but_speed_1_changes_nothing(dog):
+    off = Conditions(
+        speed=(1.0, 1.0), p_highpass=0, p_lowpass=0, eq_gain_db=(0, 0), p_reverb=0, p_noise=0
+    )
+    np.testing.assert_allclose(augment(dog, RATE, 3, off), dog, atol=1e-4)
+
+
+def test_noise_alone_is_mixed_at_an_snr_within_range(dog):
+    noise_only = Conditions(
+        speed=(1.0, 1.0), p_highpass=0, p_lowpass=0, eq_gain_db=(0, 0), p_reverb=0, p_noise=1.0
+    )
+    for version in range(4):
+        out = augment(dog, RATE, version, noise_only)
+        snr = 10 * np.log10(power(dog) / power(out - dog))
+        assert noise_only.snr_db[0] - 0.1 <= snr <= noise_only.snr_db[1] + 0.1
+
+
+def test_silence_stays_silent():
+    assert not augment(np.zeros(RATE, np.float32), RATE, 0).any()
+
+
+def test_other_ranges_name_another_cache():
+    assert Conditions().key == Conditions().key
+    assert Conditions().key != Conditions(p_noise=0.5).key
