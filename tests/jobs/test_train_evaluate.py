@@ -9,7 +9,7 @@ from PIL import Image
 from coattn_dist.cli import main
 from coattn_dist.data import write_manifest
 from coattn_dist.data.formats import read_esc50
-from coattn_dist.features import FeatureCache, text_key
+from coattn_dist.features import Augmented, FeatureCache, text_key
 
 TINY = [
     "model.dim=64",
@@ -89,12 +89,16 @@ def test_train_then_evaluate(
                 cache,
                 "--set",
                 *TINY,
+                "train.audio_aug=0.3",  # each clip also heard in one drawn recording condition
+                "train.audio_aug_versions=1",
             ]
         )
         == 0
     )
     trained = last_json(capsys)
     assert trained["train_clips"] == 12 and trained["failed"] == 0
+    heard = FeatureCache(cache, Augmented(audio_encoder, 0).cache_key).load()
+    assert set(heard) == set(small_features.clip_ids)  # encoded once, cached beside the clean
     assert set(trained["best_val_mAP@10"]) == {"stage1", "single", "iterated:2"}
     fusion = json.loads((ckpt / "train_log.json").read_text())["fusion"]
     for cascade in ("single", "iterated:2"):  # each kind of query chose on its own queries
