@@ -5,7 +5,7 @@
 # them all on every test set (the cross-dataset matrix). Usage:
 #   experiments/general.sh [ESC50_DIR] [OUT] [CHECKPOINT_OUT]
 #   (defaults: ../shared/datasets/esc50-subset, runs/general, checkpoints/general)
-# ≈ 45 min on 2 cores; every step skips what an earlier run already made (features are cached).
+# ≈ 60 min on 2 cores; every step skips what an earlier run already made (features are cached).
 set -euo pipefail
 ESC50=${1:-../shared/datasets/esc50-subset}
 OUT=${2:-runs/general}

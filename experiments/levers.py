@@ -77,7 +77,9 @@ STAGE1 = {
     "token dropout 0.2": (["train.token_drop=0.2"], "paraphrases"),
     "token dropout 0.4": (["train.token_drop=0.4"], "paraphrases"),
     # each clip heard, at this chance a step, in one of 4 drawn recording conditions
+    "recording conditions 0.15": (["train.audio_aug=0.15"], "+conditions"),
     "recording conditions 0.3": (["train.audio_aug=0.3"], "+conditions"),
+    "recording conditions 0.45": (["train.audio_aug=0.45"], "+conditions"),
     "recording conditions 0.6": (["train.audio_aug=0.6"], "+conditions"),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
