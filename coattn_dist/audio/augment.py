@@ -2,7 +2,7 @@
 search is recorded in rooms and outdoors, through other microphones, over a noise floor. Each
 augmented version of a clip is one draw of speed (pitch and tempo together), microphone and room
 colouring, reverberation and a noise floor, seeded by the clip and the version, so a version's
-features are computed once and cached like the clip's own (`features.augmented`)."""
+features are computed once and cached like the clip's own (`features.with_variants`)."""
 
 from __future__ import annotations
 
@@ -25,12 +25,14 @@ class Conditions:
     highpass_hz: tuple[float, float] = (60.0, 600.0)
     p_lowpass: float = 0.5
     lowpass_hz: tuple[float, float] = (2500.0, 12000.0)
-    eq_gain_db: tuple[float, float] = (-8.0, 8.0)  # one peaking band at a random frequency
+    eq_hz: tuple[float, float] = (150.0, 8000.0)  # one peaking band, its centre log-uniform here
+    eq_gain_db: tuple[float, float] = (-8.0, 8.0)
     p_reverb: float = 0.5
     rt60_s: tuple[float, float] = (0.2, 1.0)
     wet: tuple[float, float] = (0.1, 0.5)
     p_noise: float = 0.7
     snr_db: tuple[float, float] = (5.0, 30.0)
+    p_pink: float = 0.7  # of the noise floors: pink, else white
 
     @property
     def key(self) -> str:
@@ -61,13 +63,13 @@ def augment(
         x = AF.highpass_biquad(x, sample_rate, rng.uniform(*cond.highpass_hz))
     if rng.random() < cond.p_lowpass:
         x = AF.lowpass_biquad(x, sample_rate, rng.uniform(*cond.lowpass_hz))
-    centre = float(np.exp(rng.uniform(np.log(150.0), np.log(8000.0))))
+    centre = float(np.exp(rng.uniform(*np.log(cond.eq_hz))))
     x = AF.equalizer_biquad(x, sample_rate, centre, rng.uniform(*cond.eq_gain_db), Q=1.0)
     if rng.random() < cond.p_reverb:
         x = _reverberate(x, sample_rate, rng.uniform(*cond.rt60_s), rng.uniform(*cond.wet), rng)
     out = x.numpy().astype(np.float32)
     if rng.random() < cond.p_noise:
-        noise = (pink if rng.random() < 0.7 else white)(len(out), rng)
+        noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
         out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
     return out
 
