@@ -210,10 +210,13 @@ def with_variants(
     cache: str | Path | None = None,
     storage_options: dict | None = None,
     progress=None,
+    conditions: Conditions = RECORDING,
 ) -> Features:
     """`data` (built from `table`) with `versions` augmented versions of every clip's features."""
     heard = [
-        cached_clips(Augmented(audio_encoder, v), table, cache, storage_options, progress)[0]
+        cached_clips(
+            Augmented(audio_encoder, v, conditions), table, cache, storage_options, progress
+        )[0]
         for v in range(versions)
     ]
     variants = [[h[c] for h in heard if c in h] for c in data.clip_ids]

@@ -30,6 +30,7 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from coattn_dist.audio.augment import recording  # noqa: E402
 from coattn_dist.config import load_config  # noqa: E402
 from coattn_dist.data import read_manifest  # noqa: E402
 from coattn_dist.data.table import canonical  # noqa: E402
@@ -81,6 +82,15 @@ STAGE1 = {
     "recording conditions 0.3": (["train.audio_aug=0.3"], "+conditions"),
     "recording conditions 0.45": (["train.audio_aug=0.45"], "+conditions"),
     "recording conditions 0.6": (["train.audio_aug=0.6"], "+conditions"),
+    # ... and of those versions, this share hears the event placed in a 4-6 s recording
+    "recording conditions 0.3, events placed 0.5": (
+        ["train.audio_aug=0.3", "train.audio_place=0.5"],
+        "+conditions",
+    ),
+    "recording conditions 0.3, events placed 1.0": (
+        ["train.audio_aug=0.3", "train.audio_place=1.0"],
+        "+conditions",
+    ),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
@@ -153,16 +163,21 @@ def main() -> int:
         "canonical": features(train_paths, encoders, canonical),
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
-    if not args.only or any(STAGE1[n][1] == "+conditions" for n in args.only):
-        table = pa.concat_tables([read_manifest(p) for p in train_paths])
-        sets["+conditions"] = with_variants(
-            sets["paraphrases"],
-            encoders[0],
-            table,
-            cfg.train.audio_aug_versions,
-            DEFAULT_CACHE,
-            progress=Progress("recording conditions", every_s=30),
-        )
+    heard = {}  # train.audio_place -> the training set with its recording-condition versions
+
+    def conditioned(place: float) -> Features:
+        if place not in heard:
+            heard[place] = with_variants(
+                sets["paraphrases"],
+                encoders[0],
+                pa.concat_tables([read_manifest(p) for p in train_paths]),
+                cfg.train.audio_aug_versions,
+                DEFAULT_CACHE,
+                progress=Progress("recording conditions", every_s=30),
+                conditions=recording(place),
+            )
+        return heard[place]
+
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
     with_heads = category_heads()
@@ -177,7 +192,7 @@ def main() -> int:
 
     results, models = {"stage1": {}, "stage1_seeds": {}, "stage1_far": {}, "reranker": {}}, {}
     for name, (overrides, which) in STAGE1.items():
-        if which not in sets or (args.only and name not in args.only):
+        if (which not in sets and which != "+conditions") or (args.only and name not in args.only):
             continue
         scores = []
         for seed in range(args.seeds):
@@ -186,7 +201,7 @@ def main() -> int:
             model = RetrievalModel(run_cfg)
             history = train_stage1(
                 model,
-                sets[which],
+                conditioned(run_cfg.train.audio_place) if which == "+conditions" else sets[which],
                 run_cfg.train,
                 log_line(f"stage1 {name} seed {seed}"),
                 validation(model, val_heads if which == "+heads" else val, 0),

@@ -13,6 +13,7 @@ import time
 
 import pyarrow as pa
 
+from coattn_dist.audio.augment import recording
 from coattn_dist.config import load_config
 from coattn_dist.data import read_manifest
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder
@@ -103,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             args.cache or None,
             args.storage_options,
             Progress("features: recording conditions"),
+            recording(cfg.train.audio_place),
         )
     multi_val = None
     if args.multi_val_manifest:

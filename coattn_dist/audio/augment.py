@@ -2,10 +2,13 @@
 search is recorded in rooms and outdoors, through other microphones, over a noise floor. Each
 augmented version of a clip is one draw of speed (pitch and tempo together), microphone and room
 colouring, reverberation and a noise floor, seeded by the clip and the version, so a version's
-features are computed once and cached like the clip's own (`features.with_variants`)."""
+features are computed once and cached like the clip's own (`features.with_variants`). A version
+may also place the event, once or a few times, in a longer recording: a game effect is one short
+event, a field recording (ESC-50's are 5 s) holds it among seconds of background."""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
@@ -33,6 +36,9 @@ class Conditions:
     p_noise: float = 0.7
     snr_db: tuple[float, float] = (5.0, 30.0)
     p_pink: float = 0.7  # of the noise floors: pink, else white
+    p_place: float = 0.0  # chance the event is placed in a longer recording (before the floor)
+    place_s: tuple[float, float] = (4.0, 6.0)  # that recording's length
+    repeats: tuple[int, int] = (1, 3)  # times the event occurs in it (at random onsets)
 
     @property
     def key(self) -> str:
@@ -41,6 +47,12 @@ class Conditions:
 
 
 RECORDING = Conditions()  # what training draws from (`train.audio_aug`)
+
+
+def recording(place: float = 0.0) -> Conditions:
+    """The training conditions with events placed in longer recordings at chance `place`
+    (`train.audio_place`)."""
+    return dataclasses.replace(RECORDING, p_place=place)
 
 
 def seed_of(wave: np.ndarray, version: int) -> int:
@@ -68,9 +80,26 @@ def augment(
     if rng.random() < cond.p_reverb:
         x = _reverberate(x, sample_rate, rng.uniform(*cond.rt60_s), rng.uniform(*cond.wet), rng)
     out = x.numpy().astype(np.float32)
+    if cond.p_place and rng.random() < cond.p_place:  # no draw at 0: RECORDING's draws unchanged
+        out = _place(out, sample_rate, cond, rng)
     if rng.random() < cond.p_noise:
         noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
         out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
+    return out
+
+
+def _place(
+    event: np.ndarray, sample_rate: int, cond: Conditions, rng: np.random.Generator
+) -> np.ndarray:
+    """The event at 1..n random onsets (each at 0.5-1x its level) in a recording of a drawn
+    length; an event already that long is a recording of its own and stays as it is."""
+    n = int(rng.uniform(*cond.place_s) * sample_rate)
+    if len(event) >= n:
+        return event
+    out = np.zeros(n, dtype=np.float32)
+    for _ in range(rng.integers(cond.repeats[0], cond.repeats[1] + 1)):
+        start = int(rng.integers(0, n - len(event) + 1))
+        out[start : start + len(event)] += rng.uniform(0.5, 1.0) * event
     return out
 
 

@@ -1,11 +1,11 @@
 """Recording-condition augmentation: reproducible per clip and version, a changed but recognisable
-sound, silence kept silent."""
+sound, silence kept silent, short events placed in longer recordings."""
 
 import numpy as np
 import pytest
 
 from coattn_dist.audio import load
-from coattn_dist.audio.augment import Conditions, augment
+from coattn_dist.audio.augment import RECORDING, Conditions, augment, recording
 from coattn_dist.noise import power
 
 RATE = 44100
@@ -56,3 +56,31 @@ def test_silence_stays_silent():
 def test_other_ranges_name_another_cache():
     assert Conditions().key == Conditions().key
     assert Conditions().key != Conditions(p_noise=0.5).key
+
+
+OFF = Conditions(
+    speed=(1.0, 1.0), p_highpass=0, p_lowpass=0, eq_gain_db=(0, 0), p_reverb=0, p_noise=0
+)
+
+
+def test_a_placed_event_occurs_at_its_onsets_in_a_recording_of_the_drawn_length():
+    event = np.sin(np.arange(RATE // 4) / 5).astype(np.float32)  # a quarter-second tone
+    placed = Conditions(**{**OFF.__dict__, "p_place": 1.0, "repeats": (2, 2)})
+    for version in range(4):
+        out = augment(event, RATE, version, placed)
+        assert placed.place_s[0] * RATE <= len(out) <= placed.place_s[1] * RATE
+        sounding = np.abs(out) > 1e-6
+        # two onsets, each the event's length; they may overlap, never more than that is heard
+        assert len(event) - 10 <= sounding.sum() <= 2 * len(event)
+        assert np.abs(out).max() <= 2 * np.abs(event).max() + 1e-6
+
+
+def test_an_event_as_long_as_the_recording_is_not_placed(dog):
+    long = Conditions(**{**OFF.__dict__, "p_place": 1.0, "place_s": (1.0, 2.0)})
+    np.testing.assert_allclose(augment(dog, RATE, 0, long), dog, atol=1e-4)  # dog lasts 5 s
+
+
+def test_placement_off_draws_exactly_what_recording_conditions_draw(dog):
+    assert recording(0.0) == RECORDING
+    assert np.array_equal(augment(dog, RATE, 2, recording(0.0)), augment(dog, RATE, 2))
+    assert recording(0.5).key != RECORDING.key

@@ -6,6 +6,7 @@ import json
 import pyarrow as pa
 from PIL import Image
 
+from coattn_dist.audio.augment import recording
 from coattn_dist.cli import main
 from coattn_dist.data import write_manifest
 from coattn_dist.data.formats import read_esc50
@@ -91,13 +92,14 @@ def test_train_then_evaluate(
                 *TINY,
                 "train.audio_aug=0.3",  # each clip also heard in one drawn recording condition
                 "train.audio_aug_versions=1",
+                "train.audio_place=0.5",  # ... with the event placed in a longer recording or not
             ]
         )
         == 0
     )
     trained = last_json(capsys)
     assert trained["train_clips"] == 12 and trained["failed"] == 0
-    heard = FeatureCache(cache, Augmented(audio_encoder, 0).cache_key).load()
+    heard = FeatureCache(cache, Augmented(audio_encoder, 0, recording(0.5)).cache_key).load()
     assert set(heard) == set(small_features.clip_ids)  # encoded once, cached beside the clean
     assert set(trained["best_val_mAP@10"]) == {"stage1", "single", "iterated:2"}
     fusion = json.loads((ckpt / "train_log.json").read_text())["fusion"]
