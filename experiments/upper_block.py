@@ -198,7 +198,10 @@ def main() -> int:
     if args.report:
         report(json.loads((out / "upper_block.json").read_text()), out)
         return 0
-    cfg = load_config(args.config)
+    # block 4 trains from cached lower-block outputs of the clean clips only: no recording
+    # conditions in either arm (the arms were measured before they existed)
+    clean = ["train.audio_aug=0"]
+    cfg = load_config(args.config, clean)
     audio, text = build_audio_encoder(cfg.audio), build_text_encoder(cfg.text)
     paths = {
         "train": data / "sfx-train.csv",
@@ -230,7 +233,7 @@ def main() -> int:
         trained = arm == TRAINED
         name = f"{arm}, step {args.scale:g} x lr" if trained else arm
         for seed in range(args.seeds):
-            run_cfg = load_config(args.config, [f"train.seed={seed}"])
+            run_cfg = load_config(args.config, [*clean, f"train.seed={seed}"])
             seed_everything(seed)
             block = UpperBlock(copy.deepcopy(audio.cnn.conv_block4), args.scale, trained)
             crop = None if arm == EVERY_SEGMENT else args.crop

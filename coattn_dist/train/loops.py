@@ -216,6 +216,11 @@ def train_stage1(
 ) -> list[dict]:
     """In-batch symmetric InfoNCE: every other clip of the batch is a negative for a caption
     (softened by caption similarity when ``cfg.soft_targets`` > 0)."""
+    if cfg.audio_aug > 0 and not data.variants:
+        raise ValueError(
+            "train.audio_aug > 0 hears clips in their recording-condition versions, and these "
+            "features carry none: build them with features.with_variants, or set audio_aug 0"
+        )
     sentences = None
     if cfg.soft_targets > 0:  # the frozen text encoder's sentence vectors: mean of its tokens
         sentences = F.normalize(torch.stack([t.float().mean(dim=0) for t in data.tokens]), dim=1)
@@ -230,7 +235,7 @@ def train_stage1(
             tokens = drop_tokens(tokens, cfg.token_drop, drop_gen)
         tokens = pad_tokens(model, tokens)
         segments = [data.segments[i] for i in c]
-        if cfg.audio_aug > 0 and data.variants:
+        if cfg.audio_aug > 0:
             segments = heard_in(segments, [data.variants[i] for i in c], cfg.audio_aug, aug_gen)
         if cfg.segment_crop > 0:
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)

@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 
+import pytest
 import torch
 
 from coattn_dist.config import load_config
@@ -231,3 +232,9 @@ def test_each_stage_steps_with_its_own_batch_size(small_features, monkeypatch):
     train_stage1(model, small_features, cfg.train)
     train_reranker(model, small_features, cfg.train)
     assert sizes == [12, 5]
+
+
+def test_recording_conditions_without_versions_is_an_error_not_a_silent_no_op(small_features):
+    cfg = load_config(overrides=[*TINY, "train.epochs=1", "train.audio_aug=0.3"])
+    with pytest.raises(ValueError, match="with_variants"):
+        train_stage1(RetrievalModel(cfg), small_features, cfg.train)
