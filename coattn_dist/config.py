@@ -88,6 +88,8 @@ class TrainConfig:
     audio_aug_versions: int = 4
     # chance a drawn version places the event, 1-3 times, in a 4-6 s recording (`audio.augment`)
     audio_place: float = 0.0
+    # chance a version's noise floor is a steady real recording of the training set (a bed)
+    audio_bed: float = 0.0
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     # validate and keep an exponential moving average of the weights (decay per step, warmed up;
     # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")

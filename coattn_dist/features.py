@@ -10,16 +10,18 @@ import dataclasses
 import hashlib
 import os
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from safetensors.torch import load_file, save_file
 
 from coattn_dist.audio import AudioError, load
-from coattn_dist.audio.augment import RECORDING, Conditions, augment
+from coattn_dist.audio.augment import RECORDING, Conditions, augment, is_bed
 from coattn_dist.data import clips, queries
 from coattn_dist.data.scenes import swap_events
 
@@ -190,16 +192,43 @@ def build_features(
 
 class Augmented:
     """An audio encoder that hears every clip in its `version`-th drawn recording condition
-    (`audio.augment`); its features cache apart from the clean ones."""
+    (`audio.augment`; `beds`: clip id -> a real recording a noise floor may be); its features
+    cache apart from the clean ones."""
 
-    def __init__(self, encoder, version: int, conditions: Conditions = RECORDING):
+    def __init__(
+        self,
+        encoder,
+        version: int,
+        conditions: Conditions = RECORDING,
+        beds: dict[str, np.ndarray] | None = None,
+    ):
         self.encoder, self.version, self.conditions = encoder, version, conditions
+        self.beds = [beds[c] for c in sorted(beds)] if beds else []
         self.sample_rate = encoder.sample_rate
-        self.cache_key = f"{encoder.cache_key}-aug{conditions.key}-v{version}"
+        key = f"{encoder.cache_key}-aug{conditions.key}"
+        if beds:  # other beds, other features
+            key += f"-beds{zlib.crc32(' '.join(sorted(beds)).encode()):08x}"
+        self.cache_key = f"{key}-v{version}"
 
     def __call__(self, waves: list) -> list[torch.Tensor]:
         rate, version, conditions = self.sample_rate, self.version, self.conditions
-        return self.encoder([augment(w, rate, version, conditions) for w in waves])
+        return self.encoder([augment(w, rate, version, conditions, self.beds) for w in waves])
+
+
+def steady_beds(
+    table: pa.Table, sample_rate: int, conditions: Conditions, storage_options: dict | None = None
+) -> dict[str, np.ndarray]:
+    """The clips of `table` that can stand behind another sound (`audio.augment.is_bed`); a clip
+    that does not decode is no bed (encoding reports it)."""
+    beds = {}
+    for row in clips(table).to_pylist():
+        try:
+            wave = load(row["audio"], sample_rate, storage_options)
+        except AudioError:
+            continue
+        if is_bed(wave, sample_rate, conditions):
+            beds[row["clip_id"]] = wave
+    return beds
 
 
 def with_variants(
@@ -212,10 +241,14 @@ def with_variants(
     progress=None,
     conditions: Conditions = RECORDING,
 ) -> Features:
-    """`data` (built from `table`) with `versions` augmented versions of every clip's features."""
+    """`data` (built from `table`) with `versions` augmented versions of every clip's features;
+    with `conditions.p_bed`, the steady recordings of `table` are the beds."""
+    beds = None
+    if conditions.p_bed:
+        beds = steady_beds(table, audio_encoder.sample_rate, conditions, storage_options)
     heard = [
         cached_clips(
-            Augmented(audio_encoder, v, conditions), table, cache, storage_options, progress
+            Augmented(audio_encoder, v, conditions, beds), table, cache, storage_options, progress
         )[0]
         for v in range(versions)
     ]

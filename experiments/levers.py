@@ -91,6 +91,11 @@ STAGE1 = {
         ["train.audio_aug=0.3", "train.audio_place=1.0"],
         "+conditions",
     ),
+    # ... and of their noise floors, this share is a steady real recording (rain, wind, a crowd)
+    "recording conditions 0.3, real beds 0.5": (
+        ["train.audio_aug=0.3", "train.audio_bed=0.5"],
+        "+conditions",
+    ),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
@@ -163,20 +168,20 @@ def main() -> int:
         "canonical": features(train_paths, encoders, canonical),
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
-    heard = {}  # train.audio_place -> the training set with its recording-condition versions
+    heard = {}  # (audio_place, audio_bed) -> the training set with its recording-condition versions
 
-    def conditioned(place: float) -> Features:
-        if place not in heard:
-            heard[place] = with_variants(
+    def conditioned(place: float, bed: float) -> Features:
+        if (place, bed) not in heard:
+            heard[place, bed] = with_variants(
                 sets["paraphrases"],
                 encoders[0],
                 pa.concat_tables([read_manifest(p) for p in train_paths]),
                 cfg.train.audio_aug_versions,
                 DEFAULT_CACHE,
                 progress=Progress("recording conditions", every_s=30),
-                conditions=recording(place),
+                conditions=recording(place, bed),
             )
-        return heard[place]
+        return heard[place, bed]
 
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
@@ -201,7 +206,9 @@ def main() -> int:
             model = RetrievalModel(run_cfg)
             history = train_stage1(
                 model,
-                conditioned(run_cfg.train.audio_place) if which == "+conditions" else sets[which],
+                conditioned(run_cfg.train.audio_place, run_cfg.train.audio_bed)
+                if which == "+conditions"
+                else sets[which],
                 run_cfg.train,
                 log_line(f"stage1 {name} seed {seed}"),
                 validation(model, val_heads if which == "+heads" else val, 0),

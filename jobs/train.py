@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             args.cache or None,
             args.storage_options,
             Progress("features: recording conditions"),
-            recording(cfg.train.audio_place),
+            recording(cfg.train.audio_place, cfg.train.audio_bed),
         )
     multi_val = None
     if args.multi_val_manifest:

@@ -4,19 +4,22 @@ augmented version of a clip is one draw of speed (pitch and tempo together), mic
 colouring, reverberation and a noise floor, seeded by the clip and the version, so a version's
 features are computed once and cached like the clip's own (`features.with_variants`). A version
 may also place the event, once or a few times, in a longer recording: a game effect is one short
-event, a field recording (ESC-50's are 5 s) holds it among seconds of background."""
+event, a field recording (ESC-50's are 5 s) holds it among seconds of background, and that
+background may be another real recording (a bed: rain, wind, a crowd) rather than a synthetic
+noise floor."""
 
 from __future__ import annotations
 
 import dataclasses
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from coattn_dist.noise import mix_at_snr, pink, white
+from coattn_dist.noise import fit_length, mix_at_snr, pink, white
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,9 @@ class Conditions:
     p_place: float = 0.0  # chance the event is placed in a longer recording (before the floor)
     place_s: tuple[float, float] = (4.0, 6.0)  # that recording's length
     repeats: tuple[int, int] = (1, 3)  # times the event occurs in it (at random onsets)
+    p_bed: float = 0.0  # of the noise floors: a real recording behind the event (`is_bed`)
+    bed_s: float = 4.0  # a bed lasts at least this long ...
+    bed_spread_db: float = 10.0  # ... and its 0.5 s windows' levels stay within this range
 
     @property
     def key(self) -> str:
@@ -49,10 +55,21 @@ class Conditions:
 RECORDING = Conditions()  # what training draws from (`train.audio_aug`)
 
 
-def recording(place: float = 0.0) -> Conditions:
+def recording(place: float = 0.0, bed: float = 0.0) -> Conditions:
     """The training conditions with events placed in longer recordings at chance `place`
-    (`train.audio_place`)."""
-    return dataclasses.replace(RECORDING, p_place=place)
+    (`train.audio_place`) and real recordings as noise floors at chance `bed` (`train.audio_bed`)."""
+    return dataclasses.replace(RECORDING, p_place=place, p_bed=bed)
+
+
+def is_bed(wave: np.ndarray, sample_rate: int, cond: Conditions = RECORDING) -> bool:
+    """A recording that can stand behind another sound: long and steady, like rain, wind, a river
+    or a crowd, not an explosion or a lone bark."""
+    window = sample_rate // 2
+    if len(wave) < cond.bed_s * sample_rate:
+        return False
+    frames = wave[: len(wave) // window * window].reshape(-1, window).astype(np.float64)
+    level = 10 * np.log10(np.mean(np.square(frames), axis=1) + 1e-10)
+    return level.max() - level.min() <= cond.bed_spread_db
 
 
 def seed_of(wave: np.ndarray, version: int) -> int:
@@ -61,10 +78,14 @@ def seed_of(wave: np.ndarray, version: int) -> int:
 
 
 def augment(
-    wave: np.ndarray, sample_rate: int, version: int, cond: Conditions = RECORDING
+    wave: np.ndarray,
+    sample_rate: int,
+    version: int,
+    cond: Conditions = RECORDING,
+    beds: Sequence[np.ndarray] = (),
 ) -> np.ndarray:
     """One recording-conditions version of a mono float32 wave (same rate, length scaled by the
-    speed draw)."""
+    speed draw); `beds` are the real recordings a noise floor may be drawn from."""
     rng = np.random.default_rng(seed_of(wave, version))
     x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
     speed = rng.uniform(*cond.speed)
@@ -83,7 +104,10 @@ def augment(
     if cond.p_place and rng.random() < cond.p_place:  # no draw at 0: RECORDING's draws unchanged
         out = _place(out, sample_rate, cond, rng)
     if rng.random() < cond.p_noise:
-        noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
+        if beds and cond.p_bed and rng.random() < cond.p_bed:
+            noise = fit_length(beds[rng.integers(len(beds))], len(out), rng)
+        else:
+            noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
         out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
     return out
 

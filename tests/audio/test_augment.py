@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from coattn_dist.audio import load
-from coattn_dist.audio.augment import RECORDING, Conditions, augment, recording
+from coattn_dist.audio.augment import RECORDING, Conditions, augment, is_bed, recording
 from coattn_dist.noise import power
 
 RATE = 44100
@@ -84,3 +84,27 @@ def test_placement_off_draws_exactly_what_recording_conditions_draw(dog):
     assert recording(0.0) == RECORDING
     assert np.array_equal(augment(dog, RATE, 2, recording(0.0)), augment(dog, RATE, 2))
     assert recording(0.5).key != RECORDING.key
+
+
+def test_a_bed_is_long_and_steady():
+    rng = np.random.default_rng(0)
+    steady = rng.standard_normal(5 * RATE).astype(np.float32)
+    assert is_bed(steady, RATE)
+    assert not is_bed(steady[: 3 * RATE], RATE)  # shorter than the recordings it would fill
+    burst = steady.copy()
+    burst[RATE:] *= 0.01  # one second of sound, then 40 dB quieter
+    assert not is_bed(burst, RATE)
+
+
+def test_a_bed_is_the_noise_floor_at_an_snr_within_range(dog):
+    rain = np.sin(np.arange(6 * RATE) / 3.0).astype(np.float32)  # a bed unlike any synthetic noise
+    bed_only = Conditions(**{**OFF.__dict__, "p_noise": 1.0, "p_bed": 1.0})
+    for version in range(3):
+        out = augment(dog, RATE, version, bed_only, [rain])
+        floor = out - dog
+        snr = 10 * np.log10(power(dog) / power(floor))
+        assert bed_only.snr_db[0] - 0.1 <= snr <= bed_only.snr_db[1] + 0.1
+        spectrum = np.abs(np.fft.rfft(floor))  # the bed's one frequency, not a broadband noise
+        assert spectrum.argmax() == round(len(floor) / (6 * np.pi))
+    without = Conditions(**{**OFF.__dict__, "p_noise": 1.0})  # p_bed 0: synthetic, beds or not
+    assert np.array_equal(augment(dog, RATE, 0, without, [rain]), augment(dog, RATE, 0, without))
