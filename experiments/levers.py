@@ -96,6 +96,10 @@ STAGE1 = {
         ["train.audio_aug=0.3", "train.audio_bed=0.5"],
         "+conditions",
     ),
+    "recording conditions 0.3, real beds 1.0": (
+        ["train.audio_aug=0.3", "train.audio_bed=1.0"],
+        "+conditions",
+    ),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
