@@ -161,9 +161,13 @@ def main() -> int:
         "--seeds", type=int, default=1, help="seeds per variant; its score is their mean"
     )
     p.add_argument("--stage1-only", action="store_true", help="skip the reranker comparisons")
+    p.add_argument("--report", action="store_true", help="only redraw OUT's report")
     args = p.parse_args()
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        write_report(json.loads((out / "levers.json").read_text()), out)
+        return 0
     cfg = load_config(None, args.set)
     encoders = build_audio_encoder(cfg.audio), build_text_encoder(cfg.text)
     train_paths = [str(data / "sfx-train.csv")]
@@ -284,12 +288,30 @@ def write_report(results: dict, out: Path) -> None:
                 f"{m['reranked']:.3f} | {m['fusion']:.1f} |"
             )
     (out / "levers.md").write_text("\n".join(lines) + "\n")
-    names = list(results["stage1"])
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.2))
-    ax.barh(names[::-1], [results["stage1"][n] for n in names[::-1]], color="tab:blue")
+    names = list(results["stage1"])[::-1]
+    rows = range(len(names))
+    panels = 1 + bool(tests)
+    fig, axes = plt.subplots(
+        1, panels, figsize=(8 + 4 * (panels - 1), 0.45 * len(names) + 1.4), sharey=True
+    )
+    ax = axes[0] if tests else axes
+    ax.barh(rows, [results["stage1"][n] for n in names], color="tab:blue", label="mean")
+    for row, n in zip(rows, names):  # each seed, so a lift one seed carries shows as one
+        seeds = results["stage1_seeds"][n]
+        ax.plot(seeds, [row] * len(seeds), "o", color="black", markersize=3)
     ax.axvline(base, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("mAP@10 on sfx-val (concepts never trained on)")
-    ax.set_title("Stage-1 training levers")
+    ax.set_yticks(list(rows), names)
+    ax.set_xlabel("mAP@10 on sfx-val (concepts never trained on; dots: seeds)")
+    ax.set_title("Stage-1 training levers: chosen on this")
+    if tests:
+        height = 0.8 / len(tests)
+        for i, t in enumerate(tests):
+            means = [sum(far[n][t]) / len(far[n][t]) for n in names]
+            axes[1].barh(  # the first far set on top within each variant
+                [r - (i - (len(tests) - 1) / 2) * height for r in rows], means, height, label=t
+            )
+        axes[1].set_title("far sets, mean of seeds (not used to choose)")
+        axes[1].legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     fig.tight_layout()
     fig.savefig(out / "levers.png", dpi=120)
 
