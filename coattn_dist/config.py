@@ -90,6 +90,7 @@ class TrainConfig:
     audio_place: float = 0.0
     # chance a version's noise floor is a steady real recording of the training set (a bed)
     audio_bed: float = 0.0
+    audio_bed_min_snr_db: float = 5.0  # the event over its bed: this to 30 dB
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     # validate and keep an exponential moving average of the weights (decay per step, warmed up;
     # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")

@@ -100,6 +100,11 @@ STAGE1 = {
         ["train.audio_aug=0.3", "train.audio_bed=1.0"],
         "+conditions",
     ),
+    # ... with the beds quieter under the event (15-30 dB rather than 5-30)
+    "recording conditions 0.3, real beds 1.0 at 15-30 dB": (
+        ["train.audio_aug=0.3", "train.audio_bed=1.0", "train.audio_bed_min_snr_db=15"],
+        "+conditions",
+    ),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
     "weight average (EMA 0.95)": (["train.ema=0.95"], "paraphrases"),
     # the encoder's own category heads as extra audio features (512 + 9 heads' 378 logits)
@@ -176,20 +181,20 @@ def main() -> int:
         "canonical": features(train_paths, encoders, canonical),
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
-    heard = {}  # (audio_place, audio_bed) -> the training set with its recording-condition versions
+    heard = {}  # recording(...)'s arguments -> the training set with its recording-condition versions
 
-    def conditioned(place: float, bed: float) -> Features:
-        if (place, bed) not in heard:
-            heard[place, bed] = with_variants(
+    def conditioned(*conditions: float) -> Features:
+        if conditions not in heard:
+            heard[conditions] = with_variants(
                 sets["paraphrases"],
                 encoders[0],
                 pa.concat_tables([read_manifest(p) for p in train_paths]),
                 cfg.train.audio_aug_versions,
                 DEFAULT_CACHE,
                 progress=Progress("recording conditions", every_s=30),
-                conditions=recording(place, bed),
+                conditions=recording(*conditions),
             )
-        return heard[place, bed]
+        return heard[conditions]
 
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
@@ -210,11 +215,12 @@ def main() -> int:
         scores = []
         for seed in range(args.seeds):
             run_cfg = load_config(None, [*args.set, *overrides, f"train.seed={seed}"])
+            t = run_cfg.train
             seed_everything(seed)
             model = RetrievalModel(run_cfg)
             history = train_stage1(
                 model,
-                conditioned(run_cfg.train.audio_place, run_cfg.train.audio_bed)
+                conditioned(t.audio_place, t.audio_bed, t.audio_bed_min_snr_db)
                 if which == "+conditions"
                 else sets[which],
                 run_cfg.train,

@@ -43,6 +43,7 @@ class Conditions:
     place_s: tuple[float, float] = (4.0, 6.0)  # that recording's length
     repeats: tuple[int, int] = (1, 3)  # times the event occurs in it (at random onsets)
     p_bed: float = 0.0  # of the noise floors: a real recording behind the event (`is_bed`)
+    bed_snr_db: tuple[float, float] = (5.0, 30.0)  # the event over its bed
     bed_s: float = 4.0  # a bed lasts at least this long ...
     bed_spread_db: float = 10.0  # ... and its 0.5 s windows' levels stay within this range
 
@@ -55,10 +56,12 @@ class Conditions:
 RECORDING = Conditions()  # what training draws from (`train.audio_aug`)
 
 
-def recording(place: float = 0.0, bed: float = 0.0) -> Conditions:
+def recording(place: float = 0.0, bed: float = 0.0, bed_min_snr_db: float = 5.0) -> Conditions:
     """The training conditions with events placed in longer recordings at chance `place`
-    (`train.audio_place`) and real recordings as noise floors at chance `bed` (`train.audio_bed`)."""
-    return dataclasses.replace(RECORDING, p_place=place, p_bed=bed)
+    (`train.audio_place`) and real recordings as noise floors at chance `bed` (`train.audio_bed`),
+    the event `bed_min_snr_db` to 30 dB over them (`train.audio_bed_min_snr_db`)."""
+    snr = (float(bed_min_snr_db), RECORDING.bed_snr_db[1])
+    return dataclasses.replace(RECORDING, p_place=place, p_bed=bed, bed_snr_db=snr)
 
 
 def is_bed(wave: np.ndarray, sample_rate: int, cond: Conditions = RECORDING) -> bool:
@@ -104,11 +107,12 @@ def augment(
     if cond.p_place and rng.random() < cond.p_place:  # no draw at 0: RECORDING's draws unchanged
         out = _place(out, sample_rate, cond, rng)
     if rng.random() < cond.p_noise:
+        snr = cond.snr_db
         if beds and cond.p_bed and rng.random() < cond.p_bed:
-            noise = fit_length(beds[rng.integers(len(beds))], len(out), rng)
+            noise, snr = fit_length(beds[rng.integers(len(beds))], len(out), rng), cond.bed_snr_db
         else:
             noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
-        out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
+        out = mix_at_snr(out, noise, rng.uniform(*snr))
     return out
 
 

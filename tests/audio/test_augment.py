@@ -98,13 +98,19 @@ def test_a_bed_is_long_and_steady():
 
 def test_a_bed_is_the_noise_floor_at_an_snr_within_range(dog):
     rain = np.sin(np.arange(6 * RATE) / 3.0).astype(np.float32)  # a bed unlike any synthetic noise
-    bed_only = Conditions(**{**OFF.__dict__, "p_noise": 1.0, "p_bed": 1.0})
+    bed_only = Conditions(**{**OFF.__dict__, "p_noise": 1.0, "p_bed": 1.0, "bed_snr_db": (20, 25)})
     for version in range(3):
         out = augment(dog, RATE, version, bed_only, [rain])
         floor = out - dog
         snr = 10 * np.log10(power(dog) / power(floor))
-        assert bed_only.snr_db[0] - 0.1 <= snr <= bed_only.snr_db[1] + 0.1
+        assert 20 - 0.1 <= snr <= 25 + 0.1  # the beds' own range, not the synthetic floors'
         spectrum = np.abs(np.fft.rfft(floor))  # the bed's one frequency, not a broadband noise
         assert spectrum.argmax() == round(len(floor) / (6 * np.pi))
     without = Conditions(**{**OFF.__dict__, "p_noise": 1.0})  # p_bed 0: synthetic, beds or not
     assert np.array_equal(augment(dog, RATE, 0, without, [rain]), augment(dog, RATE, 0, without))
+
+
+def test_training_config_sets_how_loud_the_beds_are():
+    quiet = recording(bed=1.0, bed_min_snr_db=15)
+    assert quiet.p_bed == 1.0 and quiet.bed_snr_db == (15.0, 30.0)
+    assert quiet.key != recording(bed=1.0).key  # other beds' loudness, other features
