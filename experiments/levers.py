@@ -10,7 +10,7 @@ it. Writes levers.json, levers.md and levers.png.
 Stage 1 is also scored on the far sets (sfx-test, the outside package, with `--zero-shot` all of
 ESC-50): recorded beside each variant, never used to choose.
 
-    python experiments/levers.py DATA OUT [--esc50 ESC50_DATA] [--zero-shot ESC50_DIR]
+    python experiments/levers.py DATA OUT [--esc50 ESC50_DATA] [--zero-shot ESC50_DIR] [--report]
 """
 
 from __future__ import annotations
