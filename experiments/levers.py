@@ -30,7 +30,7 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from coattn_dist.audio.augment import recording  # noqa: E402
+from coattn_dist.audio.augment import Conditions, recording  # noqa: E402
 from coattn_dist.config import load_config  # noqa: E402
 from coattn_dist.data import read_manifest  # noqa: E402
 from coattn_dist.data.table import canonical  # noqa: E402
@@ -181,9 +181,9 @@ def main() -> int:
         "canonical": features(train_paths, encoders, canonical),
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
-    heard = {}  # recording(...)'s arguments -> the training set with its recording-condition versions
+    heard = {}  # Conditions -> the training set with its versions under them
 
-    def conditioned(*conditions: float) -> Features:
+    def conditioned(conditions: Conditions) -> Features:
         if conditions not in heard:
             heard[conditions] = with_variants(
                 sets["paraphrases"],
@@ -192,7 +192,7 @@ def main() -> int:
                 cfg.train.audio_aug_versions,
                 DEFAULT_CACHE,
                 progress=Progress("recording conditions", every_s=30),
-                conditions=recording(*conditions),
+                conditions=conditions,
             )
         return heard[conditions]
 
@@ -215,14 +215,11 @@ def main() -> int:
         scores = []
         for seed in range(args.seeds):
             run_cfg = load_config(None, [*args.set, *overrides, f"train.seed={seed}"])
-            t = run_cfg.train
             seed_everything(seed)
             model = RetrievalModel(run_cfg)
             history = train_stage1(
                 model,
-                conditioned(t.audio_place, t.audio_bed, t.audio_bed_min_snr_db)
-                if which == "+conditions"
-                else sets[which],
+                conditioned(recording(run_cfg.train)) if which == "+conditions" else sets[which],
                 run_cfg.train,
                 log_line(f"stage1 {name} seed {seed}"),
                 validation(model, val_heads if which == "+heads" else val, 0),

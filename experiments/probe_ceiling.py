@@ -83,19 +83,17 @@ def main() -> int:
         }
         mu, sd = x["train"].mean(0), x["train"].std(0) + 1e-6
         x = {s: (v - mu) / sd for s, v in x.items()}
-        centroids = torch.stack(
-            [F.normalize(x["train"][y["train"] == k].mean(0), dim=0) for k in range(len(classes))]
-        )
-        results[f"centroid, {name}"] = scores_metrics(
-            F.normalize(x["test"], dim=1) @ centroids.T, y["test"], len(classes)
-        )
-        pooled = torch.cat([x["train"], x["val"]]), torch.cat([y["train"], y["val"]])
-        centroids = torch.stack(
-            [F.normalize(pooled[0][pooled[1] == k].mean(0), dim=0) for k in range(len(classes))]
-        )
-        results[f"centroid, {name}, train + val"] = scores_metrics(
-            F.normalize(x["test"], dim=1) @ centroids.T, y["test"], len(classes)
-        )
+        fitted_on = {
+            "": (x["train"], y["train"]),
+            ", train + val": (torch.cat([x["train"], x["val"]]), torch.cat([y["train"], y["val"]])),
+        }
+        for suffix, (xs, ys) in fitted_on.items():
+            centroids = torch.stack(
+                [F.normalize(xs[ys == k].mean(0), dim=0) for k in range(len(classes))]
+            )
+            results[f"centroid, {name}{suffix}"] = scores_metrics(
+                F.normalize(x["test"], dim=1) @ centroids.T, y["test"], len(classes)
+            )
         fits = {d: probe(x["train"], y["train"], len(classes), d) for d in DECAYS}
         best = max(DECAYS, key=lambda d: (fits[d](x["val"]).argmax(1) == y["val"]).float().mean())
         with torch.no_grad():

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             args.cache or None,
             args.storage_options,
             Progress("features: recording conditions"),
-            recording(cfg.train.audio_place, cfg.train.audio_bed, cfg.train.audio_bed_min_snr_db),
+            recording(cfg.train),
         )
     multi_val = None
     if args.multi_val_manifest:

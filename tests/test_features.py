@@ -3,6 +3,7 @@
 import torch
 
 from coattn_dist.audio.augment import recording
+from coattn_dist.config import TrainConfig
 from coattn_dist.data.table import manifest_table
 from coattn_dist.features import (
     Augmented,
@@ -42,10 +43,16 @@ def test_augmented_versions_of_every_clip(sample_dir, audio_encoder, text_encode
         torch.testing.assert_close(a[0], b[0], atol=2e-3, rtol=1e-2)  # stored as float16
 
 
+BEDS = TrainConfig(audio_bed=1.0)
+
+
 def test_steady_recordings_are_the_beds_and_name_their_cache(sample_dir, audio_encoder, tmp_path):
     uris = [str(sample_dir / "audio" / n) for n in ("4-182395-A-0.flac", "4-161127-A-10.flac")]
     table = manifest_table(["dog", "rain"], uris, ["a dog barks", "rain is falling"], ["", ""])
-    beds = steady_beds(table, audio_encoder.sample_rate, recording(bed=1.0))
+    beds = steady_beds(table, audio_encoder.sample_rate, recording(BEDS))
     assert list(beds) == ["rain"]  # barks come and go; rain stays
-    with_beds = Augmented(audio_encoder, 0, recording(bed=1.0), beds).cache_key
-    assert "-beds" in with_beds and with_beds != Augmented(audio_encoder, 0, recording()).cache_key
+    with_beds = Augmented(audio_encoder, 0, recording(BEDS), beds).cache_key
+    assert (
+        "-beds" in with_beds
+        and with_beds != Augmented(audio_encoder, 0, recording(TrainConfig())).cache_key
+    )

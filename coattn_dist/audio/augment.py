@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
+from coattn_dist.config import TrainConfig
 from coattn_dist.noise import fit_length, mix_at_snr, pink, white
 
 
@@ -56,12 +57,14 @@ class Conditions:
 RECORDING = Conditions()  # what training draws from (`train.audio_aug`)
 
 
-def recording(place: float = 0.0, bed: float = 0.0, bed_min_snr_db: float = 5.0) -> Conditions:
-    """The training conditions with events placed in longer recordings at chance `place`
-    (`train.audio_place`) and real recordings as noise floors at chance `bed` (`train.audio_bed`),
-    the event `bed_min_snr_db` to 30 dB over them (`train.audio_bed_min_snr_db`)."""
-    snr = (float(bed_min_snr_db), RECORDING.bed_snr_db[1])
-    return dataclasses.replace(RECORDING, p_place=place, p_bed=bed, bed_snr_db=snr)
+def recording(train: TrainConfig) -> Conditions:
+    """The conditions a training config's versions are drawn from: events placed in longer
+    recordings at chance `audio_place`, real recordings as noise floors at chance `audio_bed`,
+    the event `audio_bed_min_snr_db` to 30 dB over them. The one place config becomes conditions."""
+    snr = (float(train.audio_bed_min_snr_db), RECORDING.bed_snr_db[1])
+    return dataclasses.replace(
+        RECORDING, p_place=train.audio_place, p_bed=train.audio_bed, bed_snr_db=snr
+    )
 
 
 def is_bed(wave: np.ndarray, sample_rate: int, cond: Conditions = RECORDING) -> bool:

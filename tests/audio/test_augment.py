@@ -1,11 +1,14 @@
 """Recording-condition augmentation: reproducible per clip and version, a changed but recognisable
 sound, silence kept silent, short events placed in longer recordings."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from coattn_dist.audio import load
 from coattn_dist.audio.augment import RECORDING, Conditions, augment, is_bed, recording
+from coattn_dist.config import TrainConfig
 from coattn_dist.noise import power
 
 RATE = 44100
@@ -65,7 +68,7 @@ OFF = Conditions(
 
 def test_a_placed_event_occurs_at_its_onsets_in_a_recording_of_the_drawn_length():
     event = np.sin(np.arange(RATE // 4) / 5).astype(np.float32)  # a quarter-second tone
-    placed = Conditions(**{**OFF.__dict__, "p_place": 1.0, "repeats": (2, 2)})
+    placed = dataclasses.replace(OFF, p_place=1.0, repeats=(2, 2))
     for version in range(4):
         out = augment(event, RATE, version, placed)
         assert placed.place_s[0] * RATE <= len(out) <= placed.place_s[1] * RATE
@@ -76,14 +79,14 @@ def test_a_placed_event_occurs_at_its_onsets_in_a_recording_of_the_drawn_length(
 
 
 def test_an_event_as_long_as_the_recording_is_not_placed(dog):
-    long = Conditions(**{**OFF.__dict__, "p_place": 1.0, "place_s": (1.0, 2.0)})
+    long = dataclasses.replace(OFF, p_place=1.0, place_s=(1.0, 2.0))
     np.testing.assert_allclose(augment(dog, RATE, 0, long), dog, atol=1e-4)  # dog lasts 5 s
 
 
 def test_placement_off_draws_exactly_what_recording_conditions_draw(dog):
-    assert recording(0.0) == RECORDING
-    assert np.array_equal(augment(dog, RATE, 2, recording(0.0)), augment(dog, RATE, 2))
-    assert recording(0.5).key != RECORDING.key
+    assert recording(TrainConfig()) == RECORDING
+    assert np.array_equal(augment(dog, RATE, 2, recording(TrainConfig())), augment(dog, RATE, 2))
+    assert recording(TrainConfig(audio_place=0.5)).key != RECORDING.key
 
 
 def test_a_bed_is_long_and_steady():
@@ -98,7 +101,7 @@ def test_a_bed_is_long_and_steady():
 
 def test_a_bed_is_the_noise_floor_at_an_snr_within_range(dog):
     rain = np.sin(np.arange(6 * RATE) / 3.0).astype(np.float32)  # a bed unlike any synthetic noise
-    bed_only = Conditions(**{**OFF.__dict__, "p_noise": 1.0, "p_bed": 1.0, "bed_snr_db": (20, 25)})
+    bed_only = dataclasses.replace(OFF, p_noise=1.0, p_bed=1.0, bed_snr_db=(20, 25))
     for version in range(3):
         out = augment(dog, RATE, version, bed_only, [rain])
         floor = out - dog
@@ -106,11 +109,13 @@ def test_a_bed_is_the_noise_floor_at_an_snr_within_range(dog):
         assert 20 - 0.1 <= snr <= 25 + 0.1  # the beds' own range, not the synthetic floors'
         spectrum = np.abs(np.fft.rfft(floor))  # the bed's one frequency, not a broadband noise
         assert spectrum.argmax() == round(len(floor) / (6 * np.pi))
-    without = Conditions(**{**OFF.__dict__, "p_noise": 1.0})  # p_bed 0: synthetic, beds or not
+    without = dataclasses.replace(OFF, p_noise=1.0)  # p_bed 0: synthetic, beds or not
     assert np.array_equal(augment(dog, RATE, 0, without, [rain]), augment(dog, RATE, 0, without))
 
 
 def test_training_config_sets_how_loud_the_beds_are():
-    quiet = recording(bed=1.0, bed_min_snr_db=15)
+    quiet = recording(TrainConfig(audio_bed=1.0, audio_bed_min_snr_db=15))
     assert quiet.p_bed == 1.0 and quiet.bed_snr_db == (15.0, 30.0)
-    assert quiet.key != recording(bed=1.0).key  # other beds' loudness, other features
+    assert (
+        quiet.key != recording(TrainConfig(audio_bed=1.0)).key
+    )  # other beds' loudness, other features

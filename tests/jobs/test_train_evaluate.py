@@ -8,6 +8,7 @@ from PIL import Image
 
 from coattn_dist.audio.augment import recording
 from coattn_dist.cli import main
+from coattn_dist.config import TrainConfig
 from coattn_dist.data import write_manifest
 from coattn_dist.data.formats import read_esc50
 from coattn_dist.features import Augmented, FeatureCache, text_key
@@ -99,7 +100,9 @@ def test_train_then_evaluate(
     )
     trained = last_json(capsys)
     assert trained["train_clips"] == 12 and trained["failed"] == 0
-    heard = FeatureCache(cache, Augmented(audio_encoder, 0, recording(0.5)).cache_key).load()
+    heard = FeatureCache(
+        cache, Augmented(audio_encoder, 0, recording(TrainConfig(audio_place=0.5))).cache_key
+    ).load()
     assert set(heard) == set(small_features.clip_ids)  # encoded once, cached beside the clean
     assert set(trained["best_val_mAP@10"]) == {"stage1", "single", "iterated:2"}
     fusion = json.loads((ckpt / "train_log.json").read_text())["fusion"]
