@@ -12,11 +12,11 @@ OUT=${2:-runs/general}
 SHIP=${3:-checkpoints/general}
 COATTN=${COATTN:-.venv/bin/coattn}
 # Reserved for independent evaluation, never fetched: tuxpaint*, openttd-opensfx, minetest-data,
-# minetest-mod-homedecor, ufoai-sound.
+# minetest-mod-homedecor, ufoai-sound (and gamine-data, which ships Tux Paint's sounds).
 PACKAGES="0ad-data openclonk-data megaglest-data wesnoth-1.16-data widelands-data supertuxkart-data
   gcompris-qt-data lincity-ng-data scorched3d-data lugaru-data extremetuxracer-data torcs-data
   bucklespring-data brainparty-data micropolis-data simutrans-pak64 supertux-data redeclipse-data
-  flightgear-data-base"
+  flightgear-data-base scratch freeciv-data foobillardplus-data trigger-rally-data flare-game"
 D=$OUT/data
 CACHE=$OUT/cache
 TRAIN=(--cascades single --cache "$CACHE" --config experiments/general.yaml)

@@ -24,6 +24,7 @@ from coattn_dist.audio import (
     decode,
     load,
 )
+from coattn_dist.audio.decode import _mp3_declares_length
 
 SR = 16000
 ESC50_CLIP = Path(__file__).resolve().parents[2] / "samples/esc50/audio/4-102844-A-49.flac"
@@ -189,6 +190,29 @@ def test_bad_file_raises_its_typed_error(tmp_path: Path, name, make, error):
 
     assert raised.value.uri == str(path)
     assert name in str(raised.value)
+
+
+def mp3_frame_bytes(header: bytes) -> int:
+    """Length of the MPEG-2 layer III frame that starts with `header` (soundfile's 16 kHz MP3s)."""
+    kbps = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160][header[2] >> 4]
+    rate = [22050, 24000, 16000][(header[2] >> 2) & 3]
+    return 72 * kbps * 1000 // rate + ((header[2] >> 1) & 1)
+
+
+def test_mp3_length_is_held_only_where_the_file_states_it():
+    """libsndfile guesses an MP3's length from its size unless a Xing/Info/VBRI frame states it;
+    complete variable-bitrate files decode short of the guess, so only a stated length counts."""
+    rng = np.random.default_rng(0)
+    stated = encode((0.3 * rng.standard_normal((SR, 1))).astype(np.float32), SR, "mp3")
+    assert _mp3_declares_length(stated)
+    unstated = stated[mp3_frame_bytes(stated) :]  # the Xing frame removed: audio frames only
+    assert unstated[:2] == stated[:2] and not _mp3_declares_length(unstated)
+    id3 = b"ID3\x03\x00\x00\x00\x00\x00\x20" + bytes(32)  # a tag of 32 bytes before the audio
+    assert _mp3_declares_length(id3 + stated)
+    assert not _mp3_declares_length(id3 + unstated)
+    assert len(decode(id3 + unstated, "unstated.mp3", SR)) > 0
+    with pytest.raises(TruncatedAudioError):  # a stated length still catches a cut
+        decode(half(stated), "cut.mp3", SR)
 
 
 def test_missing_path_is_unreadable(tmp_path: Path):

@@ -30,8 +30,16 @@ from coattn_dist.data.sfx.sources import data_path, package_entries, package_nam
 from coattn_dist.data.table import GENERIC_COLUMNS, clip_id_for
 from coattn_dist.progress import Progress
 
-# Packages set aside for independent evaluation: never opened.
-RESERVED = ("tuxpaint", "openttd-opensfx", "minetest-data", "minetest-mod-homedecor", "ufoai-sound")
+# Packages set aside for independent evaluation: never opened. gamine-data is not one of them by
+# name, but ships Tux Paint's sound effects (its file names are Tux Paint's), so it is closed too.
+RESERVED = (
+    "tuxpaint",
+    "openttd-opensfx",
+    "minetest-data",
+    "minetest-mod-homedecor",
+    "ufoai-sound",
+    "gamine-data",
+)
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-3  # -60 dBFS: below this everywhere, a file holds no sound
 

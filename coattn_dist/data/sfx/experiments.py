@@ -44,6 +44,11 @@ LATER_PACKAGES = (
     "supertux-data",
     "redeclipse-data",
     "flightgear-data-base",
+    "scratch",
+    "freeciv-data",
+    "foobillardplus-data",
+    "trigger-rally-data",
+    "flare-game",
 )
 CONCEPT_FRACTIONS = {"test": 0.1, "val": 0.1}
 SCENES = {"train": 400, "val": 80}

@@ -183,6 +183,23 @@ GAME_DROPS: dict[str, list[tuple[str, str | None]]] = {
         ),
         (r"\b(blade vortex|rotor stall|rattleroll)$", "synthetic"),  # modelled from tones
     ],
+    "scratch": [  # Scratch 1.4's sound library: real recordings beside instruments and tones
+        (r"\bsounds (percussion|instruments) (gong|hand clap)$", None),
+        (r"\bsounds (instruments|percussion|music loops)\b", "music"),
+        (r"\bsounds vocals\b|\bparty noise\b", "speech"),
+        (r"\bsounds electronic\b|\beffects pop$", "synthetic"),
+    ],
+    "freeciv": [
+        (r"\bstdmusic\b", "music"),
+        (r"\b(illegal|wakeup)$", "ui"),
+    ],
+    "foobillardplus": [(r"\bintro$", "music"), (r"\booh$", "speech")],
+    "trigger-rally": [(r"\bcodriver\b", "speech")],
+    "flare-game": [
+        (r"\bsoundfx enemies\b", "fantasy"),
+        (r"\bsoundfx (npcs|(fe)?male (die|hit))\b", "speech"),
+        (r"\bsoundfx (powers|level up|no mana|flying loot)\b", "synthetic"),
+    ],
 }
 
 GENERIC_DROPS: list[tuple[str, str]] = [

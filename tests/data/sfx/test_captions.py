@@ -159,6 +159,26 @@ from coattn_dist.data.sfx.vocabulary import CONCEPTS, MATERIAL_ALIASES, MATERIAL
             "engine_start",
             "an engine starts up",
         ),
+        ("scratch", "usr/share/scratch/Media/Sounds/Animal/Dog2.wav", "dog_bark", "a dog barks"),
+        (
+            "scratch",
+            "usr/share/scratch/Media/Sounds/Animal/SeaLion.mp3",
+            "sea_lion",
+            "a sea lion barks",
+        ),
+        ("scratch", "usr/share/scratch/Media/Sounds/Human/BabyCry.mp3", "baby_cry", "a baby cries"),
+        (
+            "freeciv-data",
+            "usr/share/games/freeciv/stdsounds/MgBar2.ogg",
+            "machine_gun",
+            "a machine gun fires a long burst",
+        ),
+        (
+            "trigger-rally-data",
+            "usr/share/games/trigger-rally/data.zip/sounds/gravel.wav",
+            "tyres_rolling_gravel",
+            "tyres roll on gravel",
+        ),
     ],
 )
 def test_path_to_caption(package, path, label, canonical):

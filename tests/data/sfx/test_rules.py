@@ -88,6 +88,17 @@ from coattn_dist.data.sfx.rules import drop_reason, is_audio
             "usr/share/games/flightgear/Aircraft/c172p/Sounds/double-click2.wav",
             "ui",
         ),
+        ("scratch", "usr/share/scratch/Media/Sounds/Human/Sneeze-male.wav", None),
+        ("scratch", "usr/share/scratch/Media/Sounds/Percussion/Gong.wav", None),
+        ("scratch", "usr/share/scratch/Media/Sounds/Percussion/Shaker.wav", "music"),
+        ("scratch", "usr/share/scratch/Media/Sounds/Instruments/Trumpet1.wav", "music"),
+        ("scratch", "usr/share/scratch/Media/Sounds/Vocals/Join-us.mp3", "speech"),
+        ("scratch", "usr/share/scratch/Media/Sounds/Electronic/Whoop.wav", "synthetic"),
+        (
+            "trigger-rally-data",
+            "usr/share/games/trigger-rally/data.zip/sounds/codriver/ab/Left.wav",
+            "speech",
+        ),
     ],
 )
 def test_drop_reasons(package, path, reason):
