@@ -91,6 +91,9 @@ class TrainConfig:
     # chance a version's noise floor is a steady real recording of the training set (a bed)
     audio_bed: float = 0.0
     audio_bed_min_snr_db: float = 5.0  # the event over its bed: this to 30 dB
+    # chance a version heard over a bed trains with a caption naming both ("a dog barks while
+    # rain falls steadily"), not the clip's caption alone
+    bed_captions: float = 0.0
     patience: int = 8  # epochs without a better validation mAP@10 before stopping
     # validate and keep an exponential moving average of the weights (decay per step, warmed up;
     # 0: off): +0.014 on unseen concepts over three seeds (RESULTS.md, "Training levers")

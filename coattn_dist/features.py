@@ -21,9 +21,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from coattn_dist.audio import AudioError, load
-from coattn_dist.audio.augment import RECORDING, Conditions, augment, is_bed
+from coattn_dist.audio.augment import RECORDING, Conditions, augment, bed_draw, is_bed, seed_of
 from coattn_dist.data import clips, queries
 from coattn_dist.data.scenes import swap_events
+from coattn_dist.data.table import canonical
 
 # Encoder outputs of every clip and caption a job has seen: train and evaluate share it.
 DEFAULT_CACHE = Path.home() / ".cache" / "coattn" / "features"
@@ -50,8 +51,12 @@ class Features:
     failures: list[Failure] = field(default_factory=list)
     # caption index -> tokens of its order-swapped twin, for captions that name events in sequence
     swapped: dict[int, torch.Tensor] = field(default_factory=dict)
-    # per clip: its segment features under other recording conditions (`with_variants`)
+    # per clip: its segment features under other recording conditions (`with_variants`) ...
     variants: list[list[torch.Tensor]] = field(default_factory=list)
+    # ... the bed clip behind each version (None: no bed) ...
+    variant_beds: list[list[str | None]] = field(default_factory=list)
+    # ... and the tokens of a caption naming that bed too, None where there is none (`bed_captions`)
+    variant_tokens: list[list[torch.Tensor | None]] = field(default_factory=list)
 
 
 class FeatureCache:
@@ -206,8 +211,8 @@ class Augmented:
         self.beds = [beds[c] for c in sorted(beds)] if beds else []
         self.sample_rate = encoder.sample_rate
         key = f"{encoder.cache_key}-aug{conditions.key}"
-        if beds:  # other beds, other features
-            key += f"-beds{zlib.crc32(' '.join(sorted(beds)).encode()):08x}"
+        if beds:  # other beds, other features ("bedset": the bed drawn on its own stream)
+            key += f"-bedset{zlib.crc32(' '.join(sorted(beds)).encode()):08x}"
         self.cache_key = f"{key}-v{version}"
 
     def __call__(self, waves: list) -> list[torch.Tensor]:
@@ -215,12 +220,25 @@ class Augmented:
         return self.encoder([augment(w, rate, version, conditions, self.beds) for w in waves])
 
 
-def steady_beds(
-    table: pa.Table, sample_rate: int, conditions: Conditions, storage_options: dict | None = None
-) -> dict[str, np.ndarray]:
-    """The clips of `table` that can stand behind another sound (`audio.augment.is_bed`); a clip
-    that does not decode is no bed (encoding reports it)."""
-    beds = {}
+@dataclass
+class BedPlan:
+    """The steady clips of a table that can stand behind another sound (`audio.augment.is_bed`),
+    and for each clip the bed behind each of its versions (None: a synthetic floor or none)."""
+
+    beds: dict[str, np.ndarray]
+    behind: dict[str, list[str | None]]
+
+
+def plan_beds(
+    table: pa.Table,
+    sample_rate: int,
+    conditions: Conditions,
+    versions: int,
+    storage_options: dict | None = None,
+) -> BedPlan:
+    """One decode of every clip: whether it is a bed, and the seeds its versions draw from. A clip
+    that does not decode is no bed and has no versions (encoding reports it)."""
+    beds, seeds = {}, {}
     for row in clips(table).to_pylist():
         try:
             wave = load(row["audio"], sample_rate, storage_options)
@@ -228,7 +246,13 @@ def steady_beds(
             continue
         if is_bed(wave, sample_rate, conditions):
             beds[row["clip_id"]] = wave
-    return beds
+        seeds[row["clip_id"]] = [seed_of(wave, v) for v in range(versions)]
+    ids = sorted(beds)
+    behind = {
+        cid: [None if (b := bed_draw(s, conditions, len(ids))) is None else ids[b] for s in ss]
+        for cid, ss in seeds.items()
+    }
+    return BedPlan(beds, behind)
 
 
 def with_variants(
@@ -242,10 +266,12 @@ def with_variants(
     conditions: Conditions = RECORDING,
 ) -> Features:
     """`data` (built from `table`) with `versions` augmented versions of every clip's features;
-    with `conditions.p_bed`, the steady recordings of `table` are the beds."""
-    beds = None
+    with `conditions.p_bed`, the steady recordings of `table` are the beds, and
+    `variant_beds` says which lies behind each version."""
+    plan = None
     if conditions.p_bed:
-        beds = steady_beds(table, audio_encoder.sample_rate, conditions, storage_options)
+        plan = plan_beds(table, audio_encoder.sample_rate, conditions, versions, storage_options)
+    beds = plan.beds if plan else None
     heard = [
         cached_clips(
             Augmented(audio_encoder, v, conditions, beds), table, cache, storage_options, progress
@@ -253,4 +279,34 @@ def with_variants(
         for v in range(versions)
     ]
     variants = [[h[c] for h in heard if c in h] for c in data.clip_ids]
-    return dataclasses.replace(data, variants=variants)
+    variant_beds = []
+    if plan:
+        variant_beds = [
+            [plan.behind[c][v] for v, h in enumerate(heard) if c in h] for c in data.clip_ids
+        ]
+    return dataclasses.replace(data, variants=variants, variant_beds=variant_beds)
+
+
+def bed_captions(
+    data: Features, table: pa.Table, text_encoder, cache: str | Path | None = None
+) -> Features:
+    """`data` with, for every version heard over a bed, the tokens of a caption that names both
+    sounds: the clip's canonical caption "while" the bed's ("a dog barks while rain falls
+    steadily"), so that a bed is learned as a second sound rather than one to ignore. A bed of
+    the clip's own concept adds nothing to say and keeps the clip's captions."""
+    first = canonical(table).to_pylist()
+    caption = {r["clip_id"]: r["caption"] for r in first}
+    sound = {r["clip_id"]: r["label"] or r["caption"] for r in first}  # unlabelled: the caption
+    texts = {
+        (c, b): f"{caption[c]} while {caption[b]}"
+        for c, behind in zip(data.clip_ids, data.variant_beds)
+        for b in behind
+        if b is not None and sound[b] != sound[c]
+    }
+    order = sorted(set(texts.values()))
+    tokens = dict(zip(order, cached_texts(text_encoder, order, cache)))
+    variant_tokens = [
+        [tokens[texts[c, b]] if (c, b) in texts else None for b in behind]
+        for c, behind in zip(data.clip_ids, data.variant_beds)
+    ]
+    return dataclasses.replace(data, variant_tokens=variant_tokens)

@@ -39,6 +39,7 @@ from coattn_dist.encoders.aisfx import packaged_state  # noqa: E402
 from coattn_dist.features import (  # noqa: E402
     DEFAULT_CACHE,
     Features,
+    bed_captions,
     build_features,
     with_variants,
 )
@@ -103,6 +104,15 @@ STAGE1 = {
     # ... with the beds quieter under the event (15-30 dB rather than 5-30)
     "recording conditions 0.3, real beds 1.0 at 15-30 dB": (
         ["train.audio_aug=0.3", "train.audio_bed=1.0", "train.audio_bed_min_snr_db=15"],
+        "+conditions",
+    ),
+    # ... with the bed named in the caption of a version heard over it ("... while rain falls")
+    "recording conditions 0.3, real beds 1.0, named": (
+        ["train.audio_aug=0.3", "train.audio_bed=1.0", "train.bed_captions=1.0"],
+        "+conditions",
+    ),
+    "recording conditions 0.3, real beds 1.0, named 0.5": (
+        ["train.audio_aug=0.3", "train.audio_bed=1.0", "train.bed_captions=0.5"],
         "+conditions",
     ),
     "weight average (EMA 0.99)": (["train.ema=0.99"], "paraphrases"),
@@ -182,19 +192,28 @@ def main() -> int:
         "+scenes": features(train_paths + [str(data / "scenes-sfx-train.jsonl")], encoders),
     }
     heard = {}  # Conditions -> the training set with its versions under them
+    train_table = pa.concat_tables([read_manifest(p) for p in train_paths])
 
     def conditioned(conditions: Conditions) -> Features:
         if conditions not in heard:
             heard[conditions] = with_variants(
                 sets["paraphrases"],
                 encoders[0],
-                pa.concat_tables([read_manifest(p) for p in train_paths]),
+                train_table,
                 cfg.train.audio_aug_versions,
                 DEFAULT_CACHE,
                 progress=Progress("recording conditions", every_s=30),
                 conditions=conditions,
             )
         return heard[conditions]
+
+    def trained_on(run_cfg, which: str) -> Features:
+        if which != "+conditions":
+            return sets[which]
+        data = conditioned(recording(run_cfg.train))
+        if run_cfg.train.bed_captions > 0:  # versions over a bed: their captions name it too
+            data = bed_captions(data, train_table, encoders[1], DEFAULT_CACHE)
+        return data
 
     if args.esc50:
         sets["+esc50"] = features(train_paths + [f"{args.esc50}/esc50-train.jsonl"], encoders)
@@ -219,7 +238,7 @@ def main() -> int:
             model = RetrievalModel(run_cfg)
             history = train_stage1(
                 model,
-                conditioned(recording(run_cfg.train)) if which == "+conditions" else sets[which],
+                trained_on(run_cfg, which),
                 run_cfg.train,
                 log_line(f"stage1 {name} seed {seed}"),
                 validation(model, val_heads if which == "+heads" else val, 0),

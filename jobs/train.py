@@ -17,7 +17,7 @@ from coattn_dist.audio.augment import recording
 from coattn_dist.config import load_config
 from coattn_dist.data import read_manifest
 from coattn_dist.encoders import build_audio_encoder, build_text_encoder
-from coattn_dist.features import DEFAULT_CACHE, with_variants
+from coattn_dist.features import DEFAULT_CACHE, bed_captions, with_variants
 from coattn_dist.model import parse_cascade
 from coattn_dist.pipeline.segments import build_features_distributed
 from coattn_dist.progress import Progress
@@ -106,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
             Progress("features: recording conditions"),
             recording(cfg.train),
         )
+        if cfg.train.bed_captions > 0:
+            train = bed_captions(train, table, text_encoder, args.cache or None)
     multi_val = None
     if args.multi_val_manifest:
         multi_val = features("multi-event val", read(args.multi_val_manifest))

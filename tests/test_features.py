@@ -7,9 +7,10 @@ from coattn_dist.config import TrainConfig
 from coattn_dist.data.table import manifest_table
 from coattn_dist.features import (
     Augmented,
+    bed_captions,
     build_features,
     encode_texts,
-    steady_beds,
+    plan_beds,
     with_variants,
 )
 
@@ -49,10 +50,32 @@ BEDS = TrainConfig(audio_bed=1.0)
 def test_steady_recordings_are_the_beds_and_name_their_cache(sample_dir, audio_encoder, tmp_path):
     uris = [str(sample_dir / "audio" / n) for n in ("4-182395-A-0.flac", "4-161127-A-10.flac")]
     table = manifest_table(["dog", "rain"], uris, ["a dog barks", "rain is falling"], ["", ""])
-    beds = steady_beds(table, audio_encoder.sample_rate, recording(BEDS))
-    assert list(beds) == ["rain"]  # barks come and go; rain stays
-    with_beds = Augmented(audio_encoder, 0, recording(BEDS), beds).cache_key
+    plan = plan_beds(table, audio_encoder.sample_rate, recording(BEDS), 4)
+    assert list(plan.beds) == ["rain"]  # barks come and go; rain stays
+    assert set(plan.behind) == {"dog", "rain"} and all(len(b) == 4 for b in plan.behind.values())
+    assert {b for bs in plan.behind.values() for b in bs} <= {"rain", None}
+    with_beds = Augmented(audio_encoder, 0, recording(BEDS), plan.beds).cache_key
     assert (
-        "-beds" in with_beds
+        "-bedset" in with_beds
         and with_beds != Augmented(audio_encoder, 0, recording(TrainConfig())).cache_key
     )
+
+
+def test_a_version_over_a_bed_gets_a_caption_naming_both(
+    sample_dir, audio_encoder, text_encoder, tmp_path
+):
+    uris = [str(sample_dir / "audio" / n) for n in ("4-182395-A-0.flac", "4-161127-A-10.flac")]
+    table = manifest_table(["dog", "rain"], uris, ["a dog barks", "rain is falling"], ["", "rain"])
+    data = build_features(audio_encoder, text_encoder, table)
+    heard = with_variants(data, audio_encoder, table, 4, tmp_path, conditions=recording(BEDS))
+    plan = plan_beds(table, audio_encoder.sample_rate, recording(BEDS), 4)
+    assert heard.variant_beds == [plan.behind[c] for c in heard.clip_ids]
+    named = bed_captions(heard, table, text_encoder)
+    (both,) = encode_texts(text_encoder, ["a dog barks while rain is falling"])
+    for cid, beds, tokens in zip(named.clip_ids, named.variant_beds, named.variant_tokens):
+        for bed, t in zip(beds, tokens):
+            if bed is None or cid == "rain":  # no bed, or rain over rain: nothing more to say
+                assert t is None
+            else:
+                torch.testing.assert_close(t, both)
+    assert any(t is not None for t in named.variant_tokens[heard.clip_ids.index("dog")])

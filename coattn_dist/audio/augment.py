@@ -109,14 +109,31 @@ def augment(
     out = x.numpy().astype(np.float32)
     if cond.p_place and rng.random() < cond.p_place:  # no draw at 0: RECORDING's draws unchanged
         out = _place(out, sample_rate, cond, rng)
-    if rng.random() < cond.p_noise:
-        snr = cond.snr_db
-        if beds and cond.p_bed and rng.random() < cond.p_bed:
-            noise, snr = fit_length(beds[rng.integers(len(beds))], len(out), rng), cond.bed_snr_db
-        else:
-            noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
-        out = mix_at_snr(out, noise, rng.uniform(*snr))
+    bed = bed_draw(seed_of(wave, version), cond, len(beds))
+    if bed is not None:
+        noise = fit_length(beds[bed], len(out), rng)
+        out = mix_at_snr(out, noise, rng.uniform(*cond.bed_snr_db))
+    elif rng.random() < _synthetic_floor(cond, bool(beds)):
+        noise = (pink if rng.random() < cond.p_pink else white)(len(out), rng)
+        out = mix_at_snr(out, noise, rng.uniform(*cond.snr_db))
     return out
+
+
+def bed_draw(seed: int, cond: Conditions, n_beds: int) -> int | None:
+    """Which of `n_beds` beds lies behind a version (at chance p_noise * p_bed), or None. It has
+    its own random stream, so which bed a version holds is known without rendering the version
+    (a caption can name it), and the other draws do not depend on it."""
+    if not n_beds or not cond.p_bed:
+        return None
+    rng = np.random.default_rng([seed, 1])
+    return int(rng.integers(n_beds)) if rng.random() < cond.p_noise * cond.p_bed else None
+
+
+def _synthetic_floor(cond: Conditions, has_beds: bool) -> float:
+    """Chance of a synthetic floor once no bed was drawn: floors stay at p_noise in all, a share
+    p_bed of them beds (exactly p_noise without beds, so RECORDING's draws are unchanged)."""
+    p_bed = cond.p_bed if has_beds else 0.0
+    return cond.p_noise * (1 - p_bed) / (1 - cond.p_noise * p_bed)
 
 
 def _place(

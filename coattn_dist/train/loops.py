@@ -170,14 +170,35 @@ def heard_in(
     variants: list[list[torch.Tensor]],
     chance: float,
     gen: torch.Generator,
-) -> list[torch.Tensor]:
+) -> tuple[list[torch.Tensor], list[int]]:
     """Each clip, with probability ``chance``, replaced by one of its augmented versions (the same
-    sound under other recording conditions, `Features.variants`)."""
-    out = []
+    sound under other recording conditions, `Features.variants`); also which version each row
+    was heard in (-1: the clip itself)."""
+    out, heard = [], []
     for s, versions in zip(seqs, variants):
+        v = -1
         if versions and torch.rand((), generator=gen) < chance:
-            s = versions[int(torch.randint(len(versions), (), generator=gen))]
+            v = int(torch.randint(len(versions), (), generator=gen))
+            s = versions[v]
         out.append(s)
+        heard.append(v)
+    return out, heard
+
+
+def name_beds(
+    tokens: list[torch.Tensor],
+    named: list[list[torch.Tensor | None]],
+    heard: list[int],
+    chance: float,
+    gen: torch.Generator,
+) -> list[torch.Tensor]:
+    """Each caption whose clip was heard over a bed replaced, with probability ``chance``, by the
+    caption naming the bed too (`features.bed_captions`)."""
+    out = []
+    for t, versions, v in zip(tokens, named, heard):
+        if v >= 0 and versions[v] is not None and torch.rand((), generator=gen) < chance:
+            t = versions[v]
+        out.append(t)
     return out
 
 
@@ -221,22 +242,33 @@ def train_stage1(
             "train.audio_aug > 0 hears clips in their recording-condition versions, and these "
             "features carry none: build them with features.with_variants, or set audio_aug 0"
         )
+    if cfg.bed_captions > 0 and not data.variant_tokens:
+        raise ValueError(
+            "train.bed_captions > 0 names the bed behind a version in its caption, and these "
+            "features name none: build them with features.bed_captions (and train.audio_bed > 0)"
+        )
     sentences = None
     if cfg.soft_targets > 0:  # the frozen text encoder's sentence vectors: mean of its tokens
         sentences = F.normalize(torch.stack([t.float().mean(dim=0) for t in data.tokens]), dim=1)
     crop_gen = torch.Generator().manual_seed(cfg.seed + 1)  # its own stream: batches stay the same
     drop_gen = torch.Generator().manual_seed(cfg.seed + 2)
     aug_gen = torch.Generator().manual_seed(cfg.seed + 3)
+    bed_gen = torch.Generator().manual_seed(cfg.seed + 4)
 
     def loss_fn(batch: torch.Tensor) -> torch.Tensor:
         q, c = batch[:, 0], batch[:, 1]
         tokens = [data.tokens[i] for i in q]
+        segments = [data.segments[i] for i in c]
+        if cfg.audio_aug > 0:
+            segments, heard = heard_in(
+                segments, [data.variants[i] for i in c], cfg.audio_aug, aug_gen
+            )
+            if cfg.bed_captions > 0:
+                named = [data.variant_tokens[i] for i in c]
+                tokens = name_beds(tokens, named, heard, cfg.bed_captions, bed_gen)
         if cfg.token_drop > 0:
             tokens = drop_tokens(tokens, cfg.token_drop, drop_gen)
         tokens = pad_tokens(model, tokens)
-        segments = [data.segments[i] for i in c]
-        if cfg.audio_aug > 0:
-            segments = heard_in(segments, [data.variants[i] for i in c], cfg.audio_aug, aug_gen)
         if cfg.segment_crop > 0:
             segments = crop_segments(segments, cfg.segment_crop, crop_gen)
         segments = pad_segments(model, segments)

@@ -7,7 +7,15 @@ import numpy as np
 import pytest
 
 from coattn_dist.audio import load
-from coattn_dist.audio.augment import RECORDING, Conditions, augment, is_bed, recording
+from coattn_dist.audio.augment import (
+    RECORDING,
+    Conditions,
+    augment,
+    bed_draw,
+    is_bed,
+    recording,
+    seed_of,
+)
 from coattn_dist.config import TrainConfig
 from coattn_dist.noise import power
 
@@ -111,6 +119,26 @@ def test_a_bed_is_the_noise_floor_at_an_snr_within_range(dog):
         assert spectrum.argmax() == round(len(floor) / (6 * np.pi))
     without = dataclasses.replace(OFF, p_noise=1.0)  # p_bed 0: synthetic, beds or not
     assert np.array_equal(augment(dog, RATE, 0, without, [rain]), augment(dog, RATE, 0, without))
+
+
+def test_the_bed_behind_a_version_is_known_without_rendering_it(dog):
+    """bed_draw is what augment mixes in: a caption can name the bed of a cached version."""
+    rain = np.sin(np.arange(6 * RATE) / 3.0).astype(np.float32)
+    hum = np.sin(np.arange(6 * RATE) / 9.0).astype(np.float32)
+    half = dataclasses.replace(OFF, p_noise=1.0, p_bed=0.5, bed_snr_db=(20, 25))
+    drawn = []
+    for version in range(12):
+        bed = bed_draw(seed_of(dog, version), half, 2)
+        floor = augment(dog, RATE, version, half, [rain, hum]) - dog
+        peak = np.abs(np.fft.rfft(floor)).argmax()
+        if bed is None:  # a synthetic floor: broadband, neither bed's one frequency
+            assert peak not in (round(len(floor) / (6 * np.pi)), round(len(floor) / (18 * np.pi)))
+        else:
+            assert peak == round(len(floor) / ((6, 18)[bed] * np.pi))
+        drawn.append(bed)
+    assert None in drawn and {0, 1} <= set(drawn)  # half the floors are beds, both beds heard
+    assert bed_draw(seed_of(dog, 0), half, 0) is None  # no beds to draw from
+    assert bed_draw(seed_of(dog, 0), OFF, 2) is None  # p_bed 0: never
 
 
 def test_training_config_sets_how_loud_the_beds_are():

@@ -19,6 +19,7 @@ from coattn_dist.train.loops import (
     crop_segments,
     drop_tokens,
     heard_in,
+    name_beds,
     seed_everything,
     train_reranker,
     train_stage1,
@@ -184,12 +185,24 @@ def test_token_dropout_keeps_word_order_and_at_least_one_token():
 def test_clips_are_heard_in_their_variants_at_the_chance_given():
     seqs = [torch.zeros(2, 3) for _ in range(200)]
     variants = [[torch.full((2, 3), 1.0), torch.full((2, 3), 2.0)] for _ in seqs]
-    assert all(a is b for a, b in zip(heard_in(seqs, variants, 0.0, torch.Generator()), seqs))
-    heard = heard_in(seqs, variants, 0.5, torch.Generator().manual_seed(0))
+    same, which = heard_in(seqs, variants, 0.0, torch.Generator())
+    assert all(a is b for a, b in zip(same, seqs)) and set(which) == {-1}
+    heard, which = heard_in(seqs, variants, 0.5, torch.Generator().manual_seed(0))
     picked = [int(s[0, 0]) for s in heard]
     assert 70 <= picked.count(0) <= 130 and picked.count(1) > 30 and picked.count(2) > 30
-    assert all(int(s[0, 0]) > 0 for s in heard_in(seqs, variants, 1.0, torch.Generator()))
-    assert heard_in(seqs[:1], [[]], 1.0, torch.Generator())[0] is seqs[0]  # none: the clip itself
+    assert which == [p - 1 for p in picked]  # the version each row was heard in
+    assert all(int(s[0, 0]) > 0 for s in heard_in(seqs, variants, 1.0, torch.Generator())[0])
+    assert heard_in(seqs[:1], [[]], 1.0, torch.Generator())[0][0] is seqs[0]  # none: the clip
+
+
+def test_a_caption_names_the_bed_only_where_its_clip_was_heard_over_one():
+    tokens = [torch.zeros(3, 4) for _ in range(4)]
+    both = torch.ones(5, 4)
+    named = [[None, both], [None, both], [None, None], [both, both]]
+    heard = [1, 0, 1, -1]  # over a bed, over no bed, over a bed not named, the clean clip
+    out = name_beds(tokens, named, heard, 1.0, torch.Generator())
+    assert out[0] is both and all(out[i] is tokens[i] for i in (1, 2, 3))
+    assert name_beds(tokens, named, heard, 0.0, torch.Generator())[0] is tokens[0]
 
 
 def test_every_member_of_a_stage1_ensemble_learns(small_features):
@@ -232,6 +245,15 @@ def test_each_stage_steps_with_its_own_batch_size(small_features, monkeypatch):
     train_stage1(model, small_features, cfg.train)
     train_reranker(model, small_features, cfg.train)
     assert sizes == [12, 5]
+
+
+def test_bed_captions_without_named_versions_is_an_error(small_features):
+    cfg = load_config(
+        overrides=[*TINY, "train.epochs=1", "train.audio_aug=0.3", "train.bed_captions=1"]
+    )
+    versions = dataclasses.replace(small_features, variants=[[s] for s in small_features.segments])
+    with pytest.raises(ValueError, match="bed_captions"):
+        train_stage1(RetrievalModel(cfg), versions, cfg.train)
 
 
 def test_recording_conditions_without_versions_is_an_error_not_a_silent_no_op(small_features):
